@@ -1,0 +1,54 @@
+# The commands a newcomer needs: `make run` and `make test`. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+AGENCIES ?= 5
+BETS ?= 16000
+COMPOSE_FILE ?= docker-compose-dev.yaml
+
+# First interpreter >= 3.13: pyenv's shims honour .python-version, then the usual names.
+find_python = for c in python3.13 python3.14 python3; do \
+	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then \
+	    command -v $$c; exit 0; fi; done; exit 1
+
+.PHONY: help install test unit integration lint format run data db up down logs bench chaos clean
+
+help:
+	@echo "make run      start the server and $(AGENCIES) agency clients locally (no Docker)"
+	@echo "make test     run the whole test suite"
+	@echo "make lint     ruff check + ruff format --check"
+	@echo "make data     generate .data/agency-<i>.csv (AGENCIES=$(AGENCIES) BETS=$(BETS))"
+	@echo "make db       SQL shell on .data/bets.db"
+	@echo "make up/down/logs   the same system in containers"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/requirements.py
+	@py=$$($(find_python)) || { echo "error: Python >= 3.13 not found; install it (e.g. 'pyenv install 3.13' or the python3.13 package) and retry" >&2; exit 1; }; \
+	  if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then \
+	    rm -rf $(VENV); echo "creating $(VENV) with $$py"; $$py -m venv $(VENV) || exit 1; fi
+	$(PY) -m pip install --quiet --disable-pip-version-check $$($(PY) scripts/requirements.py --dev)
+	@touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q
+
+unit: install
+	$(PY) -m pytest -q tests/unit
+
+integration: install
+	$(PY) -m pytest -q tests/integration
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,56 @@
+"""The wire protocol shared by server and client: sans-IO (no sockets here).
+
+See docs/PROTOCOL.md for the contract.
+"""
+
+from protocol.codec import (
+    decode_request,
+    decode_response,
+    encode,
+    encode_bet,
+    encode_bets,
+    peek_bet_count,
+)
+from protocol.errors import MessageTooLarge, ProtocolError
+from protocol.escaping import escape, unescape
+from protocol.framing import LineBuffer
+from protocol.messages import (
+    FAIL,
+    MAX_MESSAGE_BYTES,
+    SUCCESS,
+    WAIT,
+    Bets,
+    End,
+    Message,
+    Ping,
+    Request,
+    Response,
+    Resume,
+    Winners,
+)
+
+__all__ = [
+    "FAIL",
+    "MAX_MESSAGE_BYTES",
+    "SUCCESS",
+    "WAIT",
+    "Bets",
+    "End",
+    "LineBuffer",
+    "Message",
+    "MessageTooLarge",
+    "Ping",
+    "ProtocolError",
+    "Request",
+    "Response",
+    "Resume",
+    "Winners",
+    "decode_request",
+    "decode_response",
+    "encode",
+    "encode_bet",
+    "encode_bets",
+    "escape",
+    "peek_bet_count",
+    "unescape",
+]

@@ -1,0 +1,59 @@
+"""The messages of the protocol, as frozen values (see docs/PROTOCOL.md)."""
+
+from dataclasses import dataclass
+
+from domain import Bet
+
+MAX_MESSAGE_BYTES = 8192
+
+SUCCESS = "success"
+FAIL = "fail"
+WAIT = "wait"
+RESULTS = (SUCCESS, FAIL, WAIT)
+
+
+@dataclass(frozen=True, slots=True)
+class Bets:
+    """A batch of bets; seq is the position of the first one in its agency's stream, if known."""
+
+    bets: tuple[Bet, ...]
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """The agency has sent all its bets."""
+
+    agency: int
+
+
+@dataclass(frozen=True, slots=True)
+class Winners:
+    """The agency asks for its winners."""
+
+    agency: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """The agency asks how many of its bets are stored (its position)."""
+
+    agency: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """Health check."""
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """The server's one-line answer; documents is only present on WINNERS answers."""
+
+    result: str
+    message: str
+    documents: tuple[str, ...] | None = None
+
+
+Request = Bets | End | Winners | Resume | Ping
+Message = Request | Response

@@ -1,0 +1,88 @@
+"""Reads whole messages from and writes whole messages to a connected stream socket.
+
+A signal handler cannot interrupt a blocking recv (PEP 475 retries it), so a stream can also
+watch a wake-up fd (see signal.set_wakeup_fd): when it becomes readable the caller's `stop`
+predicate decides whether to give up waiting.
+"""
+
+import os
+import select
+import time
+from collections.abc import Callable
+
+from protocol import MAX_MESSAGE_BYTES, LineBuffer
+
+RECV_BYTES = 64 * 1024
+
+
+class ConnectionClosed(Exception):
+    """The peer closed the connection between two messages."""
+
+
+class Interrupted(Exception):
+    """A stop was requested while waiting."""
+
+
+def wait_readable(fds: list[int], timeout: float | None) -> list[int]:
+    """The fds among `fds` that are readable within timeout seconds (None: wait forever)."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+    return [fd for fd, _ in poller.poll(ms)]
+
+
+def drain(fd: int) -> None:
+    """Empty a non-blocking wake-up fd."""
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
+
+
+class MessageStream:
+    """One connection: send bytes whole, read one line at a time with a deadline."""
+
+    def __init__(self, sock, wake_fd: int | None = None, max_bytes: int = MAX_MESSAGE_BYTES):
+        self._sock = sock
+        self._wake_fd = wake_fd
+        self._buffer = LineBuffer(max_bytes)
+
+    @property
+    def has_partial(self) -> bool:
+        """Whether part of an unfinished message has been received."""
+        return self._buffer.has_partial
+
+    def send(self, data: bytes) -> None:
+        """Write every byte (sendall loops over short writes)."""
+        self._sock.sendall(data)
+
+    def read_line(self, timeout: float | None, stop: Callable[[bool], bool] | None = None) -> bytes:
+        """The next complete line (without \\r\\n).
+
+        Raises TimeoutError when no complete line arrives within timeout seconds,
+        ConnectionClosed on EOF between messages, ProtocolError on EOF inside a message or an
+        over-long one, and Interrupted when stop(has_partial) says so after a wake-up.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        sock_fd = self._sock.fileno()
+        fds = [sock_fd] if self._wake_fd is None else [sock_fd, self._wake_fd]
+        while True:
+            line = self._buffer.next_line()
+            if line is not None:
+                return line
+            if stop is not None and stop(self._buffer.has_partial):
+                raise Interrupted()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError("no complete message before the deadline")
+            ready = wait_readable(fds, remaining)
+            if self._wake_fd is not None and self._wake_fd in ready:
+                drain(self._wake_fd)
+            if sock_fd in ready:
+                data = self._sock.recv(RECV_BYTES)
+                if not data:
+                    self._buffer.close()  # raises if a message was cut
+                    raise ConnectionClosed()
+                self._buffer.feed(data)
