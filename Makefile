@@ -50,5 +50,11 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+STORAGE_DIR ?= .data
+db: install
+	@test -f $(STORAGE_DIR)/bets.db || { echo "no database at $(STORAGE_DIR)/bets.db yet: run 'make run' first" >&2; exit 1; }
+	@if command -v sqlite3 >/dev/null 2>&1; then sqlite3 -header -column $(STORAGE_DIR)/bets.db; \
+	  else $(PY) -m sqlite3 $(STORAGE_DIR)/bets.db; fi
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

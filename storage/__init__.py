@@ -1,0 +1,31 @@
+"""The only code that touches the data files: bets.csv, bets.db and their lock file."""
+
+from domain import Bet, has_won
+from storage.migrations import MigrationError
+from storage.recovery import RecoveryError, recover
+from storage.rows import load_bets
+from storage.store import (
+    AgencyClosed,
+    BetStore,
+    Draw,
+    Finished,
+    SequenceGap,
+    StorageError,
+    Stored,
+)
+
+__all__ = [
+    "AgencyClosed",
+    "Bet",
+    "BetStore",
+    "Draw",
+    "Finished",
+    "MigrationError",
+    "RecoveryError",
+    "SequenceGap",
+    "StorageError",
+    "Stored",
+    "has_won",
+    "load_bets",
+    "recover",
+]

@@ -1,0 +1,50 @@
+"""python -m storage {stats | winners --agency N | check} [--dir STORAGE_DIR]"""
+
+import argparse
+import os
+import sys
+
+from storage import inspection
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Inspect the stored lottery; exit 1 when check finds a difference or data is missing."""
+    parser = argparse.ArgumentParser(prog="python -m storage", description=__doc__)
+    parser.add_argument(
+        "--dir",
+        default=os.environ.get("STORAGE_DIR", ".data"),
+        help="where bets.csv and bets.db live (default: $STORAGE_DIR or .data)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("stats", help="per agency: bets, winners, finished")
+    win = commands.add_parser("winners", help="the winners of one agency")
+    win.add_argument("--agency", type=int, required=True)
+    commands.add_parser("check", help="bets.csv and bets.db hold the same rows")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "stats":
+            rows, draw = inspection.summary(args.dir)
+            print(f"{'agency':>6}  {'bets':>8}  {'winners':>7}  finished")
+            for r in rows:
+                print(
+                    f"{r.agency:>6}  {r.bets:>8}  {r.winners:>7}  {'yes' if r.finished else 'no'}"
+                )
+            print("draw: not yet" if draw is None else f"draw: number {draw[1]} at {draw[0]}")
+        elif args.command == "winners":
+            found = inspection.winners(args.dir, args.agency)
+            for document, first, last in found:
+                print(f"{document}\t{first} {last}")
+            print(f"{len(found)} winners for agency {args.agency}", file=sys.stderr)
+        else:
+            ok, message = inspection.check(args.dir)
+            print(message, file=sys.stdout if ok else sys.stderr)
+            return 0 if ok else 1
+    except inspection.NoDatabase as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""bets.csv rows: how a Bet is written and read back (the course's six-column format)."""
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from domain import Bet, parse_birthdate, parse_non_negative_int
+
+
+class BadRow(ValueError):
+    """A bets.csv row that is not a bet."""
+
+
+def encode_rows(rows: Iterable[tuple]) -> bytes:
+    """CSV rows (agency, first_name, last_name, document, birthdate, number) as UTF-8 bytes."""
+    out = io.StringIO()
+    csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\n").writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def rows_bytes(bets: Iterable[Bet]) -> bytes:
+    """The CSV rows of some bets as UTF-8 bytes, ready for one append."""
+    return encode_rows(
+        (b.agency, b.first_name, b.last_name, b.document, b.birthdate.isoformat(), b.number)
+        for b in bets
+    )
+
+
+def row_to_bet(row: list[str]) -> Bet:
+    """One parsed CSV row as a Bet; raises BadRow."""
+    if len(row) != 6:
+        raise BadRow(f"{len(row)} columns instead of 6")
+    agency, first_name, last_name, document, birthdate, number = row
+    try:
+        return Bet(
+            parse_non_negative_int(agency, "agency"),
+            first_name,
+            last_name,
+            document,
+            parse_birthdate(birthdate),
+            parse_non_negative_int(number, "number"),
+        )
+    except ValueError as exc:
+        raise BadRow(str(exc)) from None
+
+
+def read_bets(text: str) -> Iterator[tuple[int, Bet]]:
+    """(line number, Bet) for every row of some bets.csv text; raises BadRow naming the line."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    for row in reader:
+        try:
+            yield reader.line_num, row_to_bet(row)
+        except BadRow as exc:
+            raise BadRow(f"bets.csv line {reader.line_num}: {exc}") from None
+
+
+def load_bets(path: str | Path = ".data/bets.csv") -> Iterator[Bet]:
+    """Every bet in bets.csv, in storage order (the course's helper)."""
+    with open(path, encoding="utf-8", newline="") as file:
+        reader = csv.reader(file)
+        for row in reader:
+            try:
+                yield row_to_bet(row)
+            except BadRow as exc:
+                raise BadRow(f"{path} line {reader.line_num}: {exc}") from None

@@ -1,0 +1,241 @@
+"""BetStore: appends batches to bets.csv and bets.db as one truth, exactly once per position.
+
+Build one BetStore per process, after any fork: it owns a FileLock, an open file and a SQLite
+connection, none of which may be shared across processes.
+"""
+
+import contextlib
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+from domain import Bet
+from storage.database import connect
+from storage.migrations import load_migrations, schema_version
+from storage.paths import StoragePaths
+from storage.rows import rows_bytes
+
+log = logging.getLogger(__name__)
+
+FaultHook = Callable[[str], None]
+_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+
+class StorageError(Exception):
+    """The storage files could not be written; nothing of the batch was stored."""
+
+
+class SequenceGap(Exception):
+    """A batch starts beyond the agency's position: earlier bets are missing."""
+
+    def __init__(self, agency: int, expected: int, got: int) -> None:
+        super().__init__(
+            f"agency {agency}: batch starts at position {got} but the next expected "
+            f"position is {expected}"
+        )
+        self.expected = expected
+
+
+class AgencyClosed(Exception):
+    """New bets for an agency that already finished, or after the draw."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a store call did: bets newly stored and the agency's position afterwards."""
+
+    stored: int
+    position: int
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What an END did: whether it was new, and whether it completed the lottery's draw."""
+
+    newly: bool
+    drew: bool
+    finished_count: int
+
+
+@dataclass(frozen=True)
+class Draw:
+    drawn_at: str
+    winning_number: int
+
+
+class BetStore:
+    """The write and query side of storage for one process."""
+
+    def __init__(self, directory: str | Path, lock, fault: FaultHook | None = None) -> None:
+        self.paths = StoragePaths(Path(directory))
+        expected = len(load_migrations())
+        self._mp_lock = lock
+        self._file_lock = FileLock(self.paths.lock, preserve_lock_file=True)
+        self._fault = fault or (lambda point: None)
+        self._conn = connect(self.paths.db)
+        if (version := schema_version(self._conn)) != expected:
+            self._conn.close()
+            raise StorageError(
+                f"{self.paths.db} is at schema version {version}, expected {expected}: "
+                "open it with storage.recover first"
+            )
+        self._csv_fd = os.open(self.paths.csv, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def close(self) -> None:
+        """Release the file and the connection."""
+        os.close(self._csv_fd)
+        self._conn.close()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        # Always the multiprocessing.Lock first, then the FileLock; released in reverse.
+        with self._mp_lock, self._file_lock:
+            yield
+
+    # --- writes ---------------------------------------------------------------------
+
+    def store(
+        self, agency: int, bets: Sequence[Bet], seq: int | None = None, accept_new: bool = True
+    ) -> Stored:
+        """Store a batch of one agency's bets durably; idempotent when seq is given.
+
+        Bets whose position is already stored are skipped; with accept_new False any new bet
+        raises AgencyClosed. Raises SequenceGap, AgencyClosed or StorageError, storing nothing.
+        """
+        if any(b.agency != agency for b in bets):
+            raise ValueError("every bet of a batch must belong to its agency")
+        with self._writing():
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            csv_length = None
+            try:
+                position = self._position(agency)
+                start = position if seq is None else seq
+                if start > position:
+                    raise SequenceGap(agency, position, start)
+                new = bets[position - start :]
+                if not new:
+                    conn.execute("ROLLBACK")
+                    return Stored(0, position)
+                if not accept_new:
+                    raise AgencyClosed(f"agency {agency} cannot store new bets")
+                data = rows_bytes(new)
+                csv_length = conn.execute("SELECT length FROM csv_state").fetchone()[0]
+                self._fault("before_csv_write")
+                self._write_csv(csv_length, data)
+                self._fault("csv_written")
+                conn.executemany(
+                    "INSERT INTO bets (agency, seq, first_name, last_name, document, birthdate,"
+                    " number) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (agency, position + i, b.first_name, b.last_name, b.document,
+                         b.birthdate.isoformat(), b.number)
+                        for i, b in enumerate(new)
+                    ],
+                )  # fmt: skip
+                conn.execute("UPDATE csv_state SET length = ?", (csv_length + len(data),))
+                self._fault("before_commit")
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                self._abort(csv_length)
+                if isinstance(exc, (OSError, sqlite3.Error)):
+                    raise StorageError(f"could not store the batch: {exc}") from exc
+                raise
+            self._fault("committed")
+            return Stored(len(new), position + len(new))
+
+    def finish(self, agency: int, agencies: int, winning_number: int) -> Finished:
+        """Record the agency's END; when it is the last of 1..agencies, record the draw too."""
+        with self._writing():
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = conn.execute(
+                    f"INSERT OR IGNORE INTO agencies (agency, finished_at) VALUES (?, {_NOW})",
+                    (agency,),
+                )
+                newly = cur.rowcount == 1
+                drew, count = self._draw_if_complete(agencies, winning_number)
+                conn.execute("COMMIT")
+            except BaseException:
+                self._abort(None)
+                raise
+        return Finished(newly, drew, count)
+
+    def draw_if_complete(self, agencies: int, winning_number: int) -> bool:
+        """Record the draw if every agency 1..agencies finished and it is not recorded yet."""
+        with self._writing():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                drew, _ = self._draw_if_complete(agencies, winning_number)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._abort(None)
+                raise
+        return drew
+
+    def _draw_if_complete(self, agencies: int, winning_number: int) -> tuple[bool, int]:
+        count = self._conn.execute(
+            "SELECT COUNT(*) FROM agencies WHERE agency BETWEEN 1 AND ?", (agencies,)
+        ).fetchone()[0]
+        if count < agencies:
+            return False, count
+        cur = self._conn.execute(
+            f"INSERT OR IGNORE INTO draw (id, drawn_at, winning_number) VALUES (1, {_NOW}, ?)",
+            (winning_number,),
+        )
+        return cur.rowcount == 1, count
+
+    def _write_csv(self, offset: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self._csv_fd, view, offset)
+            view, offset = view[written:], offset + written
+        # A crashed earlier write may have left bytes past the recorded length.
+        if os.fstat(self._csv_fd).st_size > offset:
+            os.ftruncate(self._csv_fd, offset)
+        os.fdatasync(self._csv_fd)
+
+    def _abort(self, csv_length: int | None) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+        if csv_length is not None:
+            # Best effort: recovery cuts the same tail at the next start if this fails.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._csv_fd, csv_length)
+
+    # --- queries --------------------------------------------------------------------
+
+    def _position(self, agency: int) -> int:
+        # MAX over the UNIQUE (agency, seq) index: O(log n), positions have no gaps.
+        row = self._conn.execute("SELECT MAX(seq) FROM bets WHERE agency = ?", (agency,)).fetchone()
+        return 0 if row[0] is None else row[0] + 1
+
+    def position(self, agency: int) -> int:
+        """How many of the agency's bets are stored (its next seq)."""
+        return self._position(agency)
+
+    def finished_agencies(self) -> set[int]:
+        """The agencies that sent END."""
+        return {r[0] for r in self._conn.execute("SELECT agency FROM agencies")}
+
+    def draw(self) -> Draw | None:
+        """The lottery's draw, if it happened."""
+        row = self._conn.execute("SELECT drawn_at, winning_number FROM draw").fetchone()
+        return None if row is None else Draw(*row)
+
+    def winners(self, agency: int) -> list[str]:
+        """The documents of the agency's winning bets in stream order (empty before the draw)."""
+        return [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT b.document FROM bets AS b JOIN draw AS d ON b.number = d.winning_number"
+                " WHERE b.agency = ? ORDER BY b.seq",
+                (agency,),
+            )
+        ]

@@ -1,0 +1,83 @@
+"""The inspection views and `python -m storage` on a small known dataset."""
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storage import BetStore, recover
+from tests.helpers import make_bets, mp_lock
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def lottery(tmp_path):
+    """Agency 1: 30 bets, 3 winners, finished; agency 2: 20 bets, 2 winners, finished."""
+    recover(tmp_path)
+    s = BetStore(tmp_path, mp_lock())
+    s.store(1, make_bets(1, 0, 30, winners_every=10), seq=0)
+    s.store(2, make_bets(2, 0, 20, winners_every=10), seq=0)
+    s.finish(1, 2, 7574)
+    s.finish(2, 2, 7574)
+    s.close()
+    return tmp_path
+
+
+def run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "storage", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_views_count_bets_and_winners_per_agency(lottery):
+    conn = sqlite3.connect(lottery / "bets.db")
+    assert conn.execute("SELECT * FROM agency_summary").fetchall() == [
+        (1, 30, 3, 1),
+        (2, 20, 2, 1),
+    ]
+    winners = conn.execute("SELECT agency, document, number FROM winners").fetchall()
+    assert winners == [
+        (1, "20100000", 7574),
+        (1, "20100010", 7574),
+        (1, "20100020", 7574),
+        (2, "20200000", 7574),
+        (2, "20200010", 7574),
+    ]
+
+
+def test_stats_prints_one_line_per_agency_and_the_draw(lottery):
+    out = run("--dir", str(lottery), "stats")
+    assert out.returncode == 0
+    lines = out.stdout.splitlines()
+    assert lines[1].split() == ["1", "30", "3", "yes"]
+    assert lines[2].split() == ["2", "20", "2", "yes"]
+    assert lines[3].startswith("draw: number 7574")
+
+
+def test_winners_lists_only_that_agencys_documents(lottery):
+    out = run("--dir", str(lottery), "winners", "--agency", "2")
+    assert out.returncode == 0
+    assert [line.split("\t")[0] for line in out.stdout.splitlines()] == ["20200000", "20200010"]
+
+
+def test_check_passes_on_agreeing_files_and_names_the_first_difference(lottery):
+    assert run("--dir", str(lottery), "check").returncode == 0
+    csv_path = lottery / "bets.csv"
+    data = csv_path.read_bytes()
+    csv_path.write_bytes(data.replace(b"20100005", b"20100006", 1))
+    out = run("--dir", str(lottery), "check")
+    assert out.returncode == 1
+    assert "row 6 differs" in out.stderr
+
+
+def test_commands_on_a_missing_database_exit_1_with_a_message(tmp_path):
+    out = run("--dir", str(tmp_path), "stats")
+    assert out.returncode == 1
+    assert "no database at" in out.stderr

@@ -1,0 +1,90 @@
+"""Numbered migrations: in order, atomic, idempotent, and newer databases refused."""
+
+import shutil
+import sqlite3
+
+import pytest
+
+from storage.migrations import (
+    MIGRATIONS_DIR,
+    MigrationError,
+    load_migrations,
+    migrate,
+    schema_version,
+)
+
+LATEST = len(load_migrations())
+
+
+def connect(path):
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def tables(conn):
+    return {
+        r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+    }
+
+
+def partial_dir(tmp_path, upto):
+    folder = tmp_path / f"migrations_{upto}"
+    folder.mkdir()
+    for m in sorted(MIGRATIONS_DIR.glob("*.sql"))[:upto]:
+        shutil.copy(m, folder)
+    return folder
+
+
+def test_a_fresh_database_gets_every_migration(tmp_path):
+    conn = connect(tmp_path / "bets.db")
+    assert migrate(conn) == (0, LATEST)
+    assert schema_version(conn) == LATEST
+    assert {"bets", "agencies", "draw", "csv_state", "winners", "agency_summary"} <= tables(conn)
+
+
+def test_applying_twice_is_a_no_op(tmp_path):
+    conn = connect(tmp_path / "bets.db")
+    migrate(conn)
+    before = tables(conn)
+    assert migrate(conn) == (LATEST, LATEST)
+    assert tables(conn) == before
+
+
+@pytest.mark.parametrize("start", range(1, LATEST))
+def test_upgrade_from_every_older_version_keeps_the_data(tmp_path, start):
+    conn = connect(tmp_path / "bets.db")
+    migrate(conn, partial_dir(tmp_path, start))
+    conn.execute(
+        "INSERT INTO bets (agency, seq, first_name, last_name, document, birthdate, number)"
+        " VALUES (1, 0, 'Ana', 'Gómez', '123', '1990-01-01', 7574)"
+    )
+    assert migrate(conn) == (start, LATEST)
+    assert conn.execute("SELECT COUNT(*) FROM bets").fetchone()[0] == 1
+    assert conn.execute("SELECT bets FROM agency_summary").fetchall() == [(1,)]
+
+
+def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path):
+    folder = partial_dir(tmp_path, 1)
+    (folder / "0002_broken.sql").write_text(
+        "CREATE TABLE half_done (x INTEGER);\nINSERT INTO no_such_table VALUES (1);\n"
+    )
+    conn = connect(tmp_path / "bets.db")
+    with pytest.raises(MigrationError, match="0002_broken failed"):
+        migrate(conn, folder)
+    assert schema_version(conn) == 1
+    assert "half_done" not in tables(conn)
+    assert not conn.in_transaction
+
+
+def test_a_database_newer_than_the_code_is_refused(tmp_path):
+    conn = connect(tmp_path / "bets.db")
+    migrate(conn)
+    conn.execute(f"PRAGMA user_version = {LATEST + 1}")
+    with pytest.raises(MigrationError, match="newer than this code"):
+        migrate(conn)
+
+
+def test_migration_files_must_be_numbered_without_gaps(tmp_path):
+    folder = partial_dir(tmp_path, 1)
+    (folder / "0003_skip.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match="should be number 0002"):
+        load_migrations(folder)

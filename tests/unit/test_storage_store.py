@@ -1,0 +1,148 @@
+"""BetStore: one truth across bets.csv and bets.db, exactly once per position."""
+
+import csv
+import errno
+import sqlite3
+
+import pytest
+
+from storage import (
+    AgencyClosed,
+    BetStore,
+    SequenceGap,
+    StorageError,
+    load_bets,
+    recover,
+)
+from storage.inspection import check
+from tests.helpers import make_bets, mp_lock
+
+
+@pytest.fixture
+def store(tmp_path):
+    recover(tmp_path)
+    s = BetStore(tmp_path, mp_lock())
+    yield s
+    s.close()
+
+
+def stored_rows(tmp_path):
+    with open(tmp_path / "bets.csv", encoding="utf-8", newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_a_stored_batch_is_in_both_files_in_order(store, tmp_path):
+    bets = make_bets(1, 0, 40)
+    assert store.store(1, bets, seq=0).stored == 40
+    assert list(load_bets(tmp_path / "bets.csv")) == bets
+    assert check(tmp_path) == (True, "bets.csv and bets.db agree: 40 bets")
+
+
+def test_csv_rows_are_six_columns_readable_by_the_reference_reader(store, tmp_path):
+    store.store(1, make_bets(1, 0, 36), seq=0)
+    rows = stored_rows(tmp_path)
+    assert all(len(r) == 6 for r in rows)
+    assert {r[2] for r in rows} >= {"Pérez, hijo", 'O"Brien', "Gómez;=%"}
+
+
+def test_a_replayed_batch_stores_nothing(store, tmp_path):
+    bets = make_bets(1, 0, 10)
+    store.store(1, bets, seq=0)
+    assert store.store(1, bets, seq=0).stored == 0
+    assert store.store(1, bets[3:5], seq=3).stored == 0
+    assert len(stored_rows(tmp_path)) == 10
+
+
+def test_an_overlapping_batch_stores_only_the_new_tail(store, tmp_path):
+    bets = make_bets(1, 0, 10)
+    store.store(1, bets[:6], seq=0)
+    result = store.store(1, bets[4:], seq=4)
+    assert (result.stored, result.position) == (4, 10)
+    assert list(load_bets(tmp_path / "bets.csv")) == bets
+
+
+def test_a_gap_is_refused_naming_the_expected_position(store, tmp_path):
+    store.store(1, make_bets(1, 0, 5), seq=0)
+    with pytest.raises(SequenceGap, match="next expected position is 5") as info:
+        store.store(1, make_bets(1, 7, 3), seq=7)
+    assert info.value.expected == 5
+    assert len(stored_rows(tmp_path)) == 5
+
+
+def test_a_batch_without_seq_appends_at_the_position(store):
+    store.store(2, make_bets(2, 0, 3), seq=0)
+    assert store.store(2, make_bets(2, 3, 2)).position == 5
+    assert store.position(2) == 5
+    assert store.position(3) == 0
+
+
+def test_positions_are_per_agency(store):
+    store.store(1, make_bets(1, 0, 3), seq=0)
+    store.store(2, make_bets(2, 0, 4), seq=0)
+    store.store(1, make_bets(1, 3, 1), seq=3)
+    assert (store.position(1), store.position(2)) == (4, 4)
+
+
+def test_a_closed_agency_refuses_new_bets_but_accepts_replays(store):
+    bets = make_bets(1, 0, 4)
+    store.store(1, bets, seq=0)
+    assert store.store(1, bets, seq=0, accept_new=False).stored == 0
+    with pytest.raises(AgencyClosed):
+        store.store(1, make_bets(1, 4, 1), seq=4, accept_new=False)
+    assert store.position(1) == 4
+
+
+def test_the_database_itself_refuses_a_duplicate_position(store, tmp_path):
+    store.store(1, make_bets(1, 0, 1), seq=0)
+    conn = sqlite3.connect(tmp_path / "bets.db")
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute(
+            "INSERT INTO bets (agency, seq, first_name, last_name, document, birthdate, number)"
+            " VALUES (1, 0, 'a', 'b', '1', '2000-01-01', 1)"
+        )
+    conn.close()
+
+
+def test_a_write_error_stores_nothing_and_the_next_batch_succeeds(tmp_path):
+    recover(tmp_path)
+    failing = {"on": False}
+
+    def disk_full(point):
+        if point == "csv_written" and failing["on"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    s = BetStore(tmp_path, mp_lock(), fault=disk_full)
+    s.store(1, make_bets(1, 0, 5), seq=0)
+    failing["on"] = True
+    with pytest.raises(StorageError, match="No space left on device"):
+        s.store(1, make_bets(1, 5, 5), seq=5)
+    assert s.position(1) == 5
+    assert check(tmp_path)[0]
+    failing["on"] = False
+    assert s.store(1, make_bets(1, 5, 5), seq=5).stored == 5
+    assert check(tmp_path) == (True, "bets.csv and bets.db agree: 10 bets")
+    s.close()
+
+
+def test_the_draw_happens_once_when_the_last_agency_finishes(store):
+    assert store.finish(1, agencies=2, winning_number=7574).drew is False
+    again = store.finish(1, agencies=2, winning_number=7574)
+    assert (again.newly, again.drew, again.finished_count) == (False, False, 1)
+    assert store.draw() is None
+    last = store.finish(2, agencies=2, winning_number=7574)
+    assert (last.newly, last.drew) == (True, True)
+    assert store.draw().winning_number == 7574
+    assert store.finish(2, agencies=2, winning_number=7574).drew is False
+    assert store.draw_if_complete(2, 7574) is False
+    assert store.finished_agencies() == {1, 2}
+
+
+def test_winners_are_only_the_agencys_own_after_the_draw(store):
+    store.store(1, make_bets(1, 0, 30, winners_every=10), seq=0)
+    store.store(2, make_bets(2, 0, 30, winners_every=15), seq=0)
+    assert store.winners(1) == []
+    store.finish(1, 2, 7574)
+    store.finish(2, 2, 7574)
+    assert store.winners(1) == [b.document for b in make_bets(1, 0, 30, 10) if b.number == 7574]
+    assert store.winners(2) == [b.document for b in make_bets(2, 0, 30, 15) if b.number == 7574]
+    assert store.winners(3) == []
