@@ -52,6 +52,8 @@ def encode(message: Message) -> bytes:
             return encode_bets([encode_bet(b) for b in bets], seq)
         case End() | Winners() | Resume():
             text = f"{_AGENCY_NAMES[type(message)]},AGENCY={message.agency}"
+            if isinstance(message, Winners) and message.offset:
+                text += f",OFFSET={message.offset}"
         case Ping():
             text = "PING"
         case Response(result, text_message, documents):
@@ -88,8 +90,12 @@ def decode_request(line: bytes) -> Request:
     if cls is None:
         shown = head if len(head) <= 20 else head[:20] + "…"
         raise ProtocolError(f"unknown message type {shown!r}" if head else "empty message")
-    fields = _fields(rest.split(",") if comma else [], ("AGENCY",), head)
-    return cls(_int(fields["AGENCY"], "AGENCY"))
+    keys = ("AGENCY", "OFFSET") if cls is Winners else ("AGENCY",)
+    fields = _fields(rest.split(",") if comma else [], keys, head, 1)
+    agency = _int(fields["AGENCY"], "AGENCY")
+    if "OFFSET" in fields:
+        return Winners(agency, _int(fields["OFFSET"], "OFFSET"))
+    return cls(agency)
 
 
 def decode_response(line: bytes) -> Response:

@@ -29,9 +29,10 @@ class End:
 
 @dataclass(frozen=True, slots=True)
 class Winners:
-    """The agency asks for its winners."""
+    """The agency asks for its winners, from the offset-th on (answers fit in 8 KiB)."""
 
     agency: int
+    offset: int = 0
 
 
 @dataclass(frozen=True, slots=True)

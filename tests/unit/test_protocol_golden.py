@@ -36,6 +36,7 @@ REQUESTS = [
     ),
     (b"END,AGENCY=3\n", End(3)),
     (b"WINNERS,AGENCY=3\n", Winners(3)),
+    (b"WINNERS,AGENCY=3,OFFSET=900\n", Winners(3, 900)),
     (b"RESUME,AGENCY=12\n", Resume(12)),
     (b"PING\n", Ping()),
 ]
@@ -152,6 +153,7 @@ REFUSED = [
     (b"END,AGENCY=\xff", "invalid UTF-8 at byte 11"),
     (b"END,AGENCY=x", "AGENCY 'x' is not a non-negative integer"),
     (b"END", "missing key 'AGENCY'"),
+    (b"END,AGENCY=1,OFFSET=2", "END: unknown key 'OFFSET'"),
     (b"PING,X=1", "PING takes no fields"),
     (b"HELLO", "unknown message type 'HELLO'"),
     (b"", "empty message"),

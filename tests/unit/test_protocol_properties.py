@@ -43,7 +43,7 @@ bets = st.builds(
 requests = st.one_of(
     st.builds(Bets, st.lists(bets, min_size=1, max_size=5).map(tuple), st.none() | ints),
     st.builds(End, ints),
-    st.builds(Winners, ints),
+    st.builds(Winners, ints, ints),
     st.builds(Resume, ints),
     st.just(Ping()),
 )

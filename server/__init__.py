@@ -1,0 +1,1 @@
+"""The lottery server: an acceptor process and one process per connection."""

@@ -1,0 +1,30 @@
+"""python -m server: the lottery server (configuration: server/config.ini + environment)."""
+
+import logging
+import sys
+
+from common.logs import event, setup_logging
+from server.acceptor import Acceptor
+from server.config import ConfigError, load_config
+from storage import MigrationError, RecoveryError, StorageError
+
+
+def main() -> int:
+    """Load the configuration, then serve; exit 2 on bad configuration, 1 on storage failure."""
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        setup_logging("INFO")
+        logging.error(event("config", "fail", error=exc))
+        return 2
+    setup_logging(config.logging_level)
+    logging.info(event("config", "success", **config.describe()))
+    try:
+        return Acceptor(config).run()
+    except (MigrationError, RecoveryError, StorageError, OSError) as exc:
+        logging.error(event("server", "fail", error=exc))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""A child process serving one connection until EOF, idle timeout or shutdown."""
+
+import logging
+import socket
+import sys
+
+from common.logs import event
+from common.signals import StopFlag, die_with_parent, reset_signals
+from protocol import (
+    FAIL,
+    MessageTooLarge,
+    ProtocolError,
+    Response,
+    decode_request,
+    encode,
+    peek_bet_count,
+)
+from server.config import ServerConfig
+from server.session import Session
+from server.state import LotteryState
+from storage import BetStore
+from transport import ConnectionClosed, Interrupted, MessageStream
+
+log = logging.getLogger(__name__)
+
+
+def serve_connection(
+    sock: socket.socket,
+    peer: str,
+    config: ServerConfig,
+    storage_lock,
+    state: LotteryState,
+    parent_pid: int,
+    inherited: list[socket.socket],
+) -> None:
+    """Child process entry: everything it needs comes in as arguments, nothing via globals."""
+    reset_signals()
+    die_with_parent(parent_pid)
+    for other in inherited:  # the listener: only the acceptor may accept
+        other.close()
+    flag = StopFlag()
+    code = 0
+    try:
+        store = BetStore(config.storage_dir, storage_lock)
+    except Exception as exc:
+        log.error(event("connection", "fail", peer=peer, error=f"cannot open storage: {exc}"))
+        sock.close()
+        sys.exit(1)
+    try:
+        reason = _converse(sock, config, store, state, flag)
+        log.debug(event("connection_closed", "success", peer=peer, reason=reason))
+    except Exception as exc:  # a bug or a broken disk: report it once, never a traceback
+        log.error(event("connection", "fail", peer=peer, error=repr(exc)))
+        code = 1
+    finally:
+        store.close()
+        sock.close()
+        flag.close()
+    sys.exit(code)
+
+
+def _converse(sock, config: ServerConfig, store, state, flag: StopFlag) -> str:
+    """Answer messages one by one; return why the conversation ended."""
+    stream = MessageStream(sock, wake_fd=flag.wake_fd)
+    session = Session(config, store, state, lambda: flag.stopping)
+    # Bounds sendall() to a peer that stops reading; reads have their own deadline.
+    sock.settimeout(config.idle_timeout_s)
+    idle = config.idle_timeout_s
+    try:
+        while not flag.stopping:
+            try:
+                # A message already begun is finished even during shutdown.
+                line = stream.read_line(idle, stop=lambda partial: flag.stopping and not partial)
+            except ConnectionClosed:
+                return "peer closed"
+            except Interrupted:
+                return "shutdown"
+            except TimeoutError:
+                log.info(
+                    event("connection", "fail", agency=session.agency, error=f"idle for {idle}s")
+                )
+                return "idle timeout"
+            except MessageTooLarge as exc:
+                stream.send(encode(Response(FAIL, str(exc))))
+                log.info(event("mensaje", "fail", agency=session.agency, error=exc))
+                return "message too large"
+            except ProtocolError as exc:  # EOF in the middle of a message
+                log.info(event("mensaje", "fail", agency=session.agency, error=exc))
+                return "cut message"
+            try:
+                request = decode_request(line)
+            except ProtocolError as exc:
+                count = peek_bet_count(line)
+                if count is not None:
+                    log.info(event("apuesta_recibida", "fail", cantidad=count, error=exc))
+                else:
+                    log.info(event("mensaje", "fail", agency=session.agency, error=exc))
+                stream.send(encode(Response(FAIL, str(exc))))
+                continue
+            response = session.handle(request)
+            if response is None:
+                return "shutdown"
+            stream.send(encode(response))
+        return "shutdown"
+    except OSError as exc:  # reset by the peer, or it stopped reading
+        log.info(event("connection", "fail", agency=session.agency, error=exc))
+        return "connection error"

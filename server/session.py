@@ -1,0 +1,170 @@
+"""What the server answers to each message of one connection. No sockets here."""
+
+import logging
+from collections.abc import Callable
+
+from common.logs import event
+from domain import InvalidBet
+from protocol import (
+    FAIL,
+    MAX_MESSAGE_BYTES,
+    SUCCESS,
+    WAIT,
+    Bets,
+    End,
+    Ping,
+    Request,
+    Response,
+    Resume,
+    Winners,
+    encode,
+    escape,
+)
+from server.config import ServerConfig
+from server.state import LotteryState
+from storage import AgencyClosed, BetStore, SequenceGap, StorageError
+
+log = logging.getLogger(__name__)
+
+
+class Session:
+    """One connection's conversation: it speaks for one agency, bound by its first message."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        store: BetStore,
+        state: LotteryState,
+        stopping: Callable[[], bool],
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._state = state
+        self._stopping = stopping
+        self.agency: int | None = None
+
+    def handle(self, request: Request) -> Response | None:
+        """The answer to one request; None means close without answering (shutting down)."""
+        if isinstance(request, Ping):
+            return Response(SUCCESS, "PONG")
+        agency = request.bets[0].agency if isinstance(request, Bets) else request.agency
+        refusal = self._bind(agency)
+        if refusal is not None:
+            if isinstance(request, Bets):
+                log.info(event("apuesta_recibida", "fail", cantidad=len(request.bets)))
+            return Response(FAIL, refusal)
+        match request:
+            case Bets():
+                return self._bets(request)
+            case End():
+                return self._end(request.agency)
+            case Winners():
+                return self._winners(request)
+            case Resume():
+                position = self._store.position(request.agency)
+                log.info(event("resume", "success", agency=request.agency, position=position))
+                return Response(SUCCESS, str(position))
+        raise TypeError(f"unhandled request {request!r}")
+
+    def _bind(self, agency: int) -> str | None:
+        if not 1 <= agency <= self._config.agencies:
+            return f"agency {agency} is not in 1..{self._config.agencies}"
+        if self.agency is None:
+            self.agency = agency
+        elif agency != self.agency:
+            return (
+                f"this connection speaks for agency {self.agency}; "
+                f"use another connection for agency {agency}"
+            )
+        return None
+
+    def _bets(self, request: Bets) -> Response:
+        bets = request.bets
+        reason = None
+        for i, bet in enumerate(bets, 1):
+            if bet.agency != self.agency:
+                reason = (
+                    f"bet {i}: AGENCY {bet.agency} differs from the batch's agency {self.agency}"
+                )
+                break
+            try:
+                bet.validate()
+            except InvalidBet as exc:
+                reason = f"bet {i}: {exc}"
+                break
+        if reason is None:
+            try:
+                stored = self._store.store(
+                    self.agency,
+                    bets,
+                    request.seq,
+                    accept_new=not self._state.is_closed(self.agency),
+                )
+            except SequenceGap as exc:
+                reason = str(exc)
+            except AgencyClosed:
+                reason = (
+                    "the draw already happened; new bets are refused"
+                    if self._state.drawn
+                    else f"agency {self.agency} already sent END; new bets are refused"
+                )
+            except StorageError as exc:
+                reason = f"{exc}; nothing of this batch was stored, retry later"
+                log.error(event("store", "fail", agency=self.agency, error=exc))
+        if reason is not None:
+            log.info(event("apuesta_recibida", "fail", cantidad=len(bets), error=reason))
+            return Response(FAIL, reason)
+        log.info(event("apuesta_recibida", "success", cantidad=len(bets)))
+        return Response(SUCCESS, str(stored.stored))
+
+    def _end(self, agency: int) -> Response:
+        config = self._config
+        result = self._state.record_end(self._store, agency, config.agencies, config.winning_number)
+        log.info(
+            event(
+                "fin_apuestas",
+                "success",
+                agency=agency,
+                repeated=not result.newly,
+                finished=f"{result.finished_count}/{config.agencies}",
+            )
+        )
+        if result.drew:
+            log.info(event("sorteo", "success"))
+        return Response(SUCCESS, f"agency {agency} finished")
+
+    def _winners(self, request: Winners) -> Response | None:
+        if not self._state.drawn and not self._state.wait_for_draw(
+            self._config.winners_wait_s, self._stopping
+        ):
+            if self._stopping():
+                return None
+            done = len(self._state.finished())
+            return Response(
+                WAIT,
+                f"the draw has not happened yet ({done} of {self._config.agencies} "
+                "agencies finished)",
+            )
+        documents = self._store.winners(request.agency)
+        page = _fitting(documents[request.offset :], len(documents))
+        log.info(
+            event(
+                "consulta_ganadores",
+                "success",
+                agency=request.agency,
+                cant_ganadores=len(documents),
+            )
+        )
+        return Response(SUCCESS, str(len(documents)), tuple(page))
+
+
+def _fitting(documents: list[str], total: int) -> list[str]:
+    """As many documents as fit in one answer; the client asks again with OFFSET for more."""
+    size = len(encode(Response(SUCCESS, str(total), ())))
+    page = []
+    for document in documents:
+        size += len(escape(document).encode()) + (1 if page else 0)
+        if size > MAX_MESSAGE_BYTES:
+            break
+        page.append(document)
+    return page

@@ -1,0 +1,149 @@
+"""Real processes on 127.0.0.1 for integration tests: a server, and a raw protocol peer."""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from protocol import Ping, Response, decode_response, encode
+from tests.helpers import wait_for
+from transport import ConnectionClosed, MessageStream
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def children_of(pid: int) -> set[int]:
+    """Direct children of a process, from /proc."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+class Peer:
+    """A raw protocol connection, one request and one answer at a time."""
+
+    def __init__(self, port: int, timeout: float = 20) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.stream = MessageStream(self.sock)
+        self.timeout = timeout
+
+    def send_raw(self, data: bytes) -> None:
+        self.stream.send(data)
+
+    def answer(self) -> Response:
+        return decode_response(self.stream.read_line(self.timeout))
+
+    def request(self, message) -> Response:
+        self.send_raw(encode(message))
+        return self.answer()
+
+    def closed_by_server(self) -> bool:
+        """True once the server has closed its side (EOF), within the timeout."""
+        try:
+            self.stream.read_line(self.timeout)
+        except (ConnectionClosed, ConnectionResetError):
+            return True
+        return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Server:
+    """`python -m server` as a real process, its log captured to a file."""
+
+    def __init__(self, storage_dir: Path, log_path: Path, port: int | None = None, **env) -> None:
+        self.port = port or free_port()
+        self.storage_dir = storage_dir
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            "SERVER_PORT": str(self.port),
+            "STORAGE_DIR": str(storage_dir),
+            "PYTHONUNBUFFERED": "1",
+            **{k: str(v) for k, v in env.items()},
+        }
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, wait: bool = True) -> "Server":
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in wait())
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        if wait:
+            wait_for(self.ready, what="server to answer PING")
+        return self
+
+    def ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.logs()}")
+        try:
+            peer = Peer(self.port, timeout=2)
+        except OSError:
+            return False
+        try:
+            return peer.request(Ping()) == Response("success", "PONG")
+        except OSError:
+            return False
+        finally:
+            peer.close()
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def count(self, text: str) -> int:
+        return self.logs().count(text)
+
+    def send_signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float = 30) -> int:
+        code = self.proc.wait(timeout)
+        self._log.close()
+        return code
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.send_signal(signum)
+        return self.wait(timeout)
+
+    def kill_hard(self) -> set[int]:
+        """SIGKILL the server; return the pids its children had."""
+        children = children_of(self.proc.pid)
+        self.proc.kill()
+        self.wait()
+        return children
+
+
+def stop_quietly(server: Server) -> None:
+    if server.proc is not None and server.proc.poll() is None:
+        server.proc.kill()
+        server.proc.wait()
+
+
+def elapsed(start: float) -> float:
+    return time.monotonic() - start

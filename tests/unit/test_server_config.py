@@ -1,0 +1,44 @@
+"""The server's settings: file, environment overrides, validation."""
+
+import pytest
+
+from server.config import CONFIG_PATH, ConfigError, load_config
+
+
+def test_the_shipped_file_gives_the_documented_defaults():
+    config = load_config(CONFIG_PATH, environ={})
+    assert (config.server_port, config.agencies, config.winning_number) == (12345, 5, 7574)
+    assert (config.idle_timeout_s, config.winners_wait_s, config.shutdown_grace_s) == (30, 5, 5)
+    assert (config.max_connections, config.storage_dir) == (64, ".data")
+
+
+def test_environment_overrides_the_file_and_seconds_take_decimals():
+    config = load_config(CONFIG_PATH, environ={"AGENCIES": "3", "WINNERS_WAIT_S": "0.3"})
+    assert (config.agencies, config.winners_wait_s) == (3, 0.3)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"AGENCIES": "0"}, "AGENCIES: 0 is not in 1.."),
+        ({"WINNING_NUMBER": "10000"}, "WINNING_NUMBER: 10000 is not in 0..9999"),
+        ({"SHUTDOWN_GRACE_S": "nan"}, "SHUTDOWN_GRACE_S: 'nan' must be a positive"),
+        ({"STORAGE_DIR": " "}, "STORAGE_DIR: must not be empty"),
+        ({"MAX_CONNECTIONS": "many"}, "MAX_CONNECTIONS: 'many' is not an integer"),
+    ],
+)
+def test_a_bad_value_names_the_key_and_the_problem(env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(CONFIG_PATH, environ=env)
+
+
+def test_an_unknown_or_missing_key_in_the_file_is_refused(tmp_path):
+    ini = tmp_path / "config.ini"
+    ini.write_text(CONFIG_PATH.read_text() + "SERVER_PROT = 1\n")
+    with pytest.raises(ConfigError, match="unknown key SERVER_PROT"):
+        load_config(ini, environ={})
+    ini.write_text("[DEFAULT]\nSERVER_PORT = 1\n")
+    with pytest.raises(ConfigError, match="SERVER_LISTEN_BACKLOG: missing"):
+        load_config(ini, environ={})
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.ini", environ={})
