@@ -86,7 +86,7 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     def start(self, wait: bool = True) -> "Server":
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in wait())
+        self._log = open(self.log_path, "ab")  # closed in wait()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server"],
             cwd=ROOT,
@@ -147,3 +147,38 @@ def stop_quietly(server: Server) -> None:
 
 def elapsed(start: float) -> float:
     return time.monotonic() - start
+
+
+def write_agency_csv(path: Path, bets, extra_lines: tuple[str, ...] = ()) -> Path:
+    """An agency file as exported (CRLF), from bets; extra raw lines appended."""
+    import csv
+
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\r\n")
+        for b in bets:
+            writer.writerow(
+                [b.first_name, b.last_name, b.document, b.birthdate.isoformat(), b.number]
+            )
+        for line in extra_lines:
+            f.write(line + "\r\n")
+    return path
+
+
+def start_client(port: int, agency: int, data: Path, log_path: Path, **env) -> subprocess.Popen:
+    """`python -m client` for one agency, its log captured to a file."""
+    environment = {
+        **os.environ,
+        "CLI_ID": str(agency),
+        "CLI_SERVER_ADDRESS": f"127.0.0.1:{port}",
+        "CLI_DATA_PATH": str(data),
+        "PYTHONUNBUFFERED": "1",
+        **{k: str(v) for k, v in env.items()},
+    }
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "client"],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )

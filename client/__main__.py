@@ -1,0 +1,37 @@
+"""python -m client: one agency's client (configuration: client/config.yaml + environment)."""
+
+import logging
+import sys
+
+from client.agency import AgencyClient
+from client.config import ConfigError, load_config
+from common.logs import event, setup_logging
+from common.signals import StopFlag
+
+
+def main() -> int:
+    """Exit codes: 0 done (or stopped by a signal), 1 failed, 2 bad configuration."""
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        setup_logging("INFO")
+        logging.error(event("config", "fail", error=exc))
+        return 2
+    setup_logging(config.log_level)
+    if not config.data_path.is_file():
+        logging.error(
+            event(
+                "config", "fail", error=f"data.path (CLI_DATA_PATH): no file at {config.data_path}"
+            )
+        )
+        return 2
+    logging.info(event("config", "success", **config.describe()))
+    flag = StopFlag()
+    code = AgencyClient(config, flag).run()
+    if flag.stopping:
+        logging.info(event("shutdown", "success", signal=flag.name))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""One agency's run: send every bet exactly once, END, then ask for the winners.
+
+Every step is idempotent on the server (SEQ replays store nothing, END repeats, WINNERS is a
+query), so after a lost connection the client reconnects, asks RESUME where it stands, and
+runs the same steps again from there.
+"""
+
+import logging
+import random
+import socket
+import time
+from dataclasses import dataclass
+
+from client.batcher import batches
+from client.config import ClientConfig
+from client.reader import BetSource, Rejects
+from common.logs import event
+from common.signals import StopFlag
+from protocol import (
+    FAIL,
+    SUCCESS,
+    WAIT,
+    End,
+    ProtocolError,
+    Response,
+    Resume,
+    Winners,
+    decode_response,
+    encode,
+)
+from transport import ConnectionClosed, Interrupted, MessageStream, wait_readable
+
+log = logging.getLogger(__name__)
+
+ANSWER_TIMEOUT_S = 60  # the server holds WINNERS a few seconds; anything longer is a hang
+CONNECT_TIMEOUT_S = 5
+PROGRESS_EVERY_S = 2
+BACKOFF_FIRST_S = 0.05
+BACKOFF_MAX_S = 2
+
+
+class Disconnected(Exception):
+    """The connection was lost (or the server turned us away for now); retry."""
+
+
+class Refused(Exception):
+    """The server refused something for good; the run fails."""
+
+
+class Stopped(Exception):
+    """SIGTERM/SIGINT."""
+
+
+@dataclass
+class Summary:
+    sent: int = 0  # bets sent in this run (replays after a reconnect included)
+    stored: int = 0  # bets the server newly stored
+    winners: int = 0
+
+
+class AgencyClient:
+    def __init__(self, config: ClientConfig, flag: StopFlag) -> None:
+        self.config = config
+        self.flag = flag
+        self.rejects = Rejects(config.rejects_path)
+        self.source = BetSource(config.data_path, config.agency, self.rejects)
+        self.summary = Summary()
+        self._sock: socket.socket | None = None
+        self._stream: MessageStream | None = None
+        self._last_progress = time.monotonic()
+
+    def run(self) -> int:
+        """The whole run; the exit code (0 done or stopped, 1 failed)."""
+        started = time.monotonic()
+        try:
+            while True:
+                try:
+                    self._connect()
+                    documents = self._run_steps()
+                    break
+                except Disconnected as exc:
+                    log.warning(event("connection", "fail", error=exc))
+                    self._close_socket()
+        except Stopped:
+            self._close_socket(log_it=True)
+            self.rejects.close()
+            log.info(event("shutdown", "success", resource="file"))
+            return 0
+        except Refused as exc:
+            log.error(event("run", "fail", error=exc))
+            self._close_socket()
+            self.rejects.close()
+            return 1
+        self._close_socket()
+        self.rejects.close()
+        self.summary.winners = len(documents)
+        log.info(event("consulta_ganadores", "success", cant_ganadores=len(documents)))
+        log.debug(event("ganadores", "success", documents=";".join(documents) or "-"))
+        log.info(
+            event(
+                "summary",
+                "success",
+                agency=self.config.agency,
+                bets=self.source.total,
+                sent=self.summary.sent,
+                stored=self.summary.stored,
+                rejected=self.rejects.count,
+                winners=len(documents),
+                seconds=f"{time.monotonic() - started:.2f}",
+            )
+        )
+        return 0
+
+    # --- the steps --------------------------------------------------------------------
+
+    def _run_steps(self) -> list[str]:
+        agency = self.config.agency
+        position = int(self._expect_success(self._ask(Resume(agency)), "RESUME"))
+        log.info(event("resume", "success", position=position))
+        for batch in batches(self.source.bets(position), position, self.config.batch_max_amount):
+            self._check_stop()
+            answer = self._send(batch.payload)
+            if answer.result != SUCCESS:
+                log.error(
+                    event("apuesta_enviada", "fail", cantidad=batch.count, error=answer.message)
+                )
+                raise Refused(f"the server refused the batch at position {batch.seq}")
+            self.summary.sent += batch.count
+            self.summary.stored += int(answer.message)
+            log.debug(event("apuesta_enviada", "success", cantidad=batch.count, seq=batch.seq))
+            self._progress()
+        self._expect_success(self._ask(End(agency)), "END")
+        log.info(event("fin_apuestas", "success", bets=self.source.total))
+        while True:
+            answer = self._ask(Winners(agency))
+            if answer.result != WAIT:
+                break
+            log.debug(event("consulta_ganadores", "in_progress", reason=answer.message))
+        self._expect_success(answer, "WINNERS")
+        documents = list(answer.documents or ())
+        while len(documents) < int(answer.message):  # more than fit in one answer
+            page = self._expect_documents(self._ask(Winners(agency, offset=len(documents))))
+            if not page:
+                raise Refused("the server's winners list ended before its count")
+            documents += page
+        return documents
+
+    def _expect_success(self, answer: Response, what: str) -> str:
+        if answer.result == FAIL and answer.message == "server busy":
+            raise Disconnected("server busy")
+        if answer.result != SUCCESS:
+            raise Refused(f"{what} refused: {answer.message}")
+        return answer.message
+
+    def _expect_documents(self, answer: Response) -> list[str]:
+        self._expect_success(answer, "WINNERS")
+        return list(answer.documents or ())
+
+    def _progress(self) -> None:
+        now = time.monotonic()
+        if now - self._last_progress >= PROGRESS_EVERY_S:
+            self._last_progress = now
+            log.info(event("progress", "in_progress", bets_sent=self.summary.sent))
+
+    # --- the connection -------------------------------------------------------------
+
+    def _ask(self, message) -> Response:
+        return self._send(encode(message))
+
+    def _send(self, payload: bytes) -> Response:
+        try:
+            self._stream.send(payload)
+            line = self._stream.read_line(ANSWER_TIMEOUT_S, stop=lambda _: self.flag.stopping)
+            return decode_response(line)
+        except Interrupted:
+            raise Stopped() from None
+        except (OSError, ConnectionClosed, ProtocolError) as exc:
+            raise Disconnected(str(exc) or type(exc).__name__) from None
+
+    def _connect(self) -> None:
+        """Connect, retrying with exponential backoff and jitter for retry.maxSeconds."""
+        host, port = self.config.server
+        deadline = time.monotonic() + self.config.retry_max_seconds
+        delay = BACKOFF_FIRST_S
+        attempt = 0
+        while True:
+            self._check_stop()
+            attempt += 1
+            try:
+                timeout = max(0.1, min(CONNECT_TIMEOUT_S, deadline - time.monotonic()))
+                self._sock = socket.create_connection((host, port), timeout=timeout)
+                self._sock.settimeout(ANSWER_TIMEOUT_S)
+                self._stream = MessageStream(self._sock, wake_fd=self.flag.wake_fd)
+                log.info(event("connect", "success", server=f"{host}:{port}", attempt=attempt))
+                return
+            except OSError as exc:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Refused(
+                        f"cannot reach {host}:{port} after {self.config.retry_max_seconds}s: {exc}"
+                    ) from None
+                log.info(
+                    event("connect", "fail", attempt=attempt, error=exc, retry_in=f"{delay:.2f}s")
+                )
+                # Full jitter keeps many clients restarting together from retrying in step.
+                if wait_readable([self.flag.wake_fd], min(left, random.uniform(0, delay) + 0.01)):
+                    self._check_stop()
+                delay = min(delay * 2, BACKOFF_MAX_S)
+
+    def _check_stop(self) -> None:
+        if self.flag.stopping:
+            raise Stopped()
+
+    def _close_socket(self, log_it: bool = False) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+            if log_it:
+                log.info(event("shutdown", "success", resource="socket"))

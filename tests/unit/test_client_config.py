@@ -1,0 +1,57 @@
+"""The client's settings: YAML file, environment overrides, validation."""
+
+from pathlib import Path
+
+import pytest
+
+from client.config import CONFIG_PATH, ConfigError, load_config
+
+
+def env(**values):
+    return {"CLI_CONFIG": str(CONFIG_PATH), **values}
+
+
+def test_the_shipped_file_plus_an_id_gives_the_documented_defaults():
+    config = load_config(env(CLI_ID="3"))
+    assert config.agency == 3
+    assert config.server == ("server", 12345)
+    assert config.batch_max_amount == 128
+    assert config.data_path == Path("/data/agency.csv")
+    assert config.rejects_path == Path("/data/agency.csv.rejected.csv")
+    assert config.retry_max_seconds == 30
+
+
+def test_yaml_values_and_environment_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("id: 2\nserver:\n  address: 10.0.0.1:99\nbatch:\n  maxAmount: 7\n")
+    config = load_config(
+        {"CLI_CONFIG": str(path), "CLI_BATCH_MAXAMOUNT": "9", "CLI_REJECTS_PATH": "/r.csv"}
+    )
+    assert (config.agency, config.server, config.batch_max_amount) == (2, ("10.0.0.1", 99), 9)
+    assert config.rejects_path == Path("/r.csv")
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({}, "id (CLI_ID): missing"),
+        ({"CLI_ID": "0"}, "id (CLI_ID)"),
+        ({"CLI_ID": "1", "CLI_SERVER_ADDRESS": "nohost"}, "server.address (CLI_SERVER_ADDRESS)"),
+        ({"CLI_ID": "1", "CLI_SERVER_ADDRESS": "h:0"}, "server.address"),
+        ({"CLI_ID": "1", "CLI_BATCH_MAXAMOUNT": "lots"}, "batch.maxAmount (CLI_BATCH_MAXAMOUNT)"),
+        ({"CLI_ID": "1", "CLI_LOG_LEVEL": "LOUD"}, "log.level (CLI_LOG_LEVEL)"),
+        ({"CLI_ID": "1", "CLI_RETRY_MAXSECONDS": "-2"}, "retry.maxSeconds"),
+    ],
+)
+def test_a_bad_or_missing_value_names_the_key(values, key):
+    with pytest.raises(ConfigError, match=key.replace("(", r"\(").replace(")", r"\)")):
+        load_config(env(**values))
+
+
+def test_an_unreadable_or_invalid_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config({"CLI_CONFIG": str(tmp_path / "none.yaml"), "CLI_ID": "1"})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: [1\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config({"CLI_CONFIG": str(bad)})
