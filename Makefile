@@ -14,7 +14,7 @@ find_python = for c in python3.13 python3.14 python3; do \
 	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then \
 	    command -v $$c; exit 0; fi; done; exit 1
 
-.PHONY: help install test unit integration lint format run data db up down logs bench chaos clean
+.PHONY: help install test unit integration lint format run data db up down logs clean
 
 help:
 	@echo "make run      start the server and $(AGENCIES) agency clients locally (no Docker)"
@@ -55,6 +55,34 @@ db: install
 	@test -f $(STORAGE_DIR)/bets.db || { echo "no database at $(STORAGE_DIR)/bets.db yet: run 'make run' first" >&2; exit 1; }
 	@if command -v sqlite3 >/dev/null 2>&1; then sqlite3 -header -column $(STORAGE_DIR)/bets.db; \
 	  else $(PY) -m sqlite3 $(STORAGE_DIR)/bets.db; fi
+
+DATA ?= .data
+run: install
+	@$(PY) -m scripts.run_local --agencies $(AGENCIES) --bets $(BETS) --data $(DATA)
+
+data: install
+	$(PY) -m scripts.gen_data --agencies $(AGENCIES) --bets $(BETS) --out $(DATA)
+
+# Containers run as the host user, so the files they write in ./.data are the user's.
+export LOTTERY_UID := $(shell id -u)
+export LOTTERY_GID := $(shell id -g)
+# docker compose (v2) when available, else docker-compose 1.29.
+COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+
+up: install
+	@for i in $$(seq 1 $(AGENCIES)); do test -f .data/agency-$$i.csv || { $(PY) -m scripts.gen_data --agencies $(AGENCIES) --bets $(BETS) --out .data; break; }; done
+	@$(PY) scripts/compose.py .compose.tmp $(AGENCIES) >/dev/null && \
+	  if cmp -s .compose.tmp $(COMPOSE_FILE); then rm .compose.tmp; \
+	  else mv .compose.tmp $(COMPOSE_FILE); echo "wrote $(COMPOSE_FILE) for $(AGENCIES) agencies"; fi
+	@mkdir -p .data/rejects
+	$(COMPOSE) -f $(COMPOSE_FILE) up -d --build
+
+down:
+	$(COMPOSE) -f $(COMPOSE_FILE) stop -t 3
+	$(COMPOSE) -f $(COMPOSE_FILE) down --remove-orphans
+
+logs:
+	$(COMPOSE) -f $(COMPOSE_FILE) logs -f
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,173 @@
+"""make run: the server and N agency clients as local processes, output like compose.
+
+python -m scripts.run_local [--agencies N] [--data .data] [--bets 16000]
+"""
+
+import argparse
+import datetime
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from scripts import gen_data
+from storage.inspection import summary
+
+ROOT = Path(__file__).resolve().parent.parent
+SUMMARY = re.compile(r"action: summary \| result: success \| (.*)")
+STORAGE_FILES = ("bets.csv", "bets.db", "bets.db-wal", "bets.db-shm")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pump(proc: subprocess.Popen, prefix: str, lines: list[str], out_lock: threading.Lock) -> None:
+    """Copy a process's output to ours, each line behind its source's name."""
+    for raw in proc.stdout:
+        line = raw.decode("utf-8", "replace").rstrip("\n")
+        lines.append(line)
+        with out_lock:
+            print(f"{prefix}| {line}", flush=True)
+
+
+def start(name: str, module: str, env: dict, lines: list, out_lock):
+    """Start `python -m module`; return the process and the thread copying its output."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    thread = threading.Thread(target=pump, args=(proc, f"{name:<9}", lines, out_lock), daemon=True)
+    thread.start()
+    return proc, thread
+
+
+def move_aside(data: Path) -> None:
+    """Each run is a fresh lottery: keep the previous one's files under previous/<time>/."""
+    present = [data / name for name in STORAGE_FILES if (data / name).exists()]
+    if not present:
+        return
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = data / "previous" / stamp
+    target.mkdir(parents=True, exist_ok=True)
+    for path in present:
+        shutil.move(path, target / path.name)
+    print(f"run      | previous lottery moved aside to {target}", flush=True)
+
+
+def wait_ready(port: int, server: subprocess.Popen, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\n")
+                if s.recv(64).startswith(b"RESULT=success,MESSAGE=PONG"):
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make run")
+    parser.add_argument("--agencies", type=int, default=5)
+    parser.add_argument("--data", type=Path, default=ROOT / ".data")
+    parser.add_argument("--bets", type=int, default=16000, help="bets per agency if generating")
+    args = parser.parse_args(argv)
+    data: Path = args.data.resolve()
+    if args.agencies < 1:
+        print("error: AGENCIES must be at least 1", file=sys.stderr)
+        return 2
+    missing = [i for i in range(1, args.agencies + 1) if not (data / f"agency-{i}.csv").exists()]
+    if missing:
+        print(
+            f"run      | agency files missing ({len(missing)}): generating them (make data)",
+            flush=True,
+        )
+        gen_data.main(
+            ["--agencies", str(args.agencies), "--bets", str(args.bets), "--out", str(data)]
+        )
+    move_aside(data)
+
+    out_lock = threading.Lock()
+    port = free_port()
+    server_lines: list[str] = []
+    server, server_pump = start(
+        "server",
+        "server",
+        {"SERVER_PORT": str(port), "STORAGE_DIR": str(data), "AGENCIES": str(args.agencies)},
+        server_lines,
+        out_lock,
+    )
+    # Ctrl-C reaches every process of the group; we only wait for them to finish.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not wait_ready(port, server):
+        print("run      | the server did not start (see its lines above)", file=sys.stderr)
+        server.kill()
+        return 1
+    clients = {}
+    for agency in range(1, args.agencies + 1):
+        lines: list[str] = []
+        env = {
+            "CLI_ID": str(agency),
+            "CLI_SERVER_ADDRESS": f"127.0.0.1:{port}",
+            "CLI_DATA_PATH": str(data / f"agency-{agency}.csv"),
+            "CLI_REJECTS_PATH": str(data / "rejects" / f"agency-{agency}.rejected.csv"),
+        }
+        proc, thread = start(f"client{agency}", "client", env, lines, out_lock)
+        clients[agency] = (proc, thread, lines)
+    codes = {}
+    for agency, (proc, thread, _) in clients.items():
+        codes[agency] = proc.wait()
+        thread.join()
+    server.send_signal(signal.SIGTERM)
+    server_code = server.wait()
+    server_pump.join()
+    print_summary(data, clients, codes, server_code)
+    failed = [a for a, code in codes.items() if code != 0]
+    if failed or server_code != 0:
+        print(
+            f"run      | failed: clients {failed or 'none'}, server exit {server_code}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def print_summary(data: Path, clients, codes, server_code) -> None:
+    rows, draw = summary(data)
+    stored = {r.agency: r for r in rows}
+    print()
+    print(f"{'agency':>6}  {'read':>7}  {'stored':>7}  {'rejected':>8}  {'winners':>7}  exit")
+    for agency, (_, _, lines) in clients.items():
+        fields = {}
+        for line in lines:
+            if match := SUMMARY.search(line):
+                fields = dict(part.split(": ", 1) for part in match.group(1).split(" | "))
+        rejected = int(fields.get("rejected", 0))
+        read = int(fields["bets"]) + rejected if "bets" in fields else "?"
+        row = stored.get(agency)
+        print(
+            f"{agency:>6}  {read:>7}  {row.bets if row else 0:>7}  {rejected:>8}  "
+            f"{row.winners if row else 0:>7}  {codes[agency]}"
+        )
+    print("draw: " + ("not done" if draw is None else f"number {draw[1]} at {draw[0]}"))
+    print(f"server exit: {server_code}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The compose generator, and (with a Docker engine) `make up` for real."""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.helpers import wait_for
+from tests.integration.harness import ROOT
+
+
+def generate(tmp_path, *args):
+    return subprocess.run(
+        ["bash", str(ROOT / "generar-compose.sh"), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("agencies", [0, 1, 5, 50])
+def test_the_generated_file_is_valid_and_complete(tmp_path, agencies):
+    out_file = tmp_path / "compose.yaml"
+    result = generate(tmp_path, str(out_file), str(agencies))
+    assert result.returncode == 0, result.stderr
+    doc = yaml.safe_load(out_file.read_text())
+    assert set(doc) == {"services", "networks"}  # no top-level name: (docker-compose 1.29)
+    assert doc["networks"] == {"testing_net": {"driver": "bridge"}}
+    services = doc["services"]
+    assert list(services) == ["server"] + [f"client{i}" for i in range(1, agencies + 1)]
+    server = services["server"]
+    assert server["container_name"] == "server"
+    assert server["user"] == "${LOTTERY_UID:-10001}:${LOTTERY_GID:-10001}"
+    assert f"AGENCIES={agencies}" in server["environment"]
+    assert "STORAGE_DIR=/data" in server["environment"]
+    assert "./server/config.ini:/app/server/config.ini:ro" in server["volumes"]
+    assert "./.data:/data" in server["volumes"]
+    assert server["healthcheck"]["test"] == ["CMD", "python", "-m", "server.healthcheck"]
+    for i in range(1, agencies + 1):
+        client = services[f"client{i}"]
+        assert client["container_name"] == f"client{i}"
+        assert f"CLI_ID={i}" in client["environment"]
+        assert f"CLI_REJECTS_PATH=/rejects/agency-{i}.rejected.csv" in client["environment"]
+        assert f"./.data/agency-{i}.csv:/data/agency.csv:ro" in client["volumes"]
+        assert "./client/config.yaml:/app/client/config.yaml:ro" in client["volumes"]
+        assert "./.data/rejects:/rejects" in client["volumes"]
+        assert client["depends_on"] == {"server": {"condition": "service_healthy"}}
+        assert client["networks"] == ["testing_net"]
+
+
+@pytest.mark.parametrize("args", [[], ["only-one"], ["out.yaml", "-1"], ["out.yaml", "many"]])
+def test_bad_arguments_give_a_usage_line_and_exit_2(tmp_path, args):
+    result = generate(tmp_path, *args)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: ./generar-compose.sh <output-file> <N>")
+
+
+def docker_engine() -> str | None:
+    """Why docker tests cannot run here, or None when an engine answers."""
+    if shutil.which("docker") is None:
+        return "no docker client installed"
+    try:
+        probe = subprocess.run(["docker", "info"], capture_output=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return "no Docker engine answers (docker info timed out)"
+    if probe.returncode != 0:
+        return "no Docker engine answers (docker info failed)"
+    if (
+        subprocess.run(
+            ["docker", "image", "inspect", "python:3.13-slim"], capture_output=True
+        ).returncode
+        != 0
+    ):
+        return "base image python:3.13-slim is not available"
+    return None
+
+
+@pytest.mark.docker
+def test_make_up_runs_the_lottery_in_containers(tmp_path):
+    reason = docker_engine()
+    if reason:
+        pytest.skip(reason)
+    work = tmp_path / "repo"
+    shutil.copytree(
+        ROOT, work, ignore=shutil.ignore_patterns(".venv", ".data", ".git", "__pycache__")
+    )
+    (work / ".venv").symlink_to(ROOT / ".venv")
+    compose_file = "docker-compose-test.yaml"
+
+    def make(*args):
+        return subprocess.run(
+            ["make", "-s", *args, "AGENCIES=2", "BETS=1500", f"COMPOSE_FILE={compose_file}"],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    up = make("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+
+        def logs():
+            return (
+                subprocess.run(["docker", "logs", "client2"], capture_output=True, text=True).stderr
+                + subprocess.run(
+                    ["docker", "logs", "client1"], capture_output=True, text=True
+                ).stderr
+            )
+
+        wait_for(
+            lambda: logs().count("action: summary | result: success") == 2,
+            timeout=300,
+            what="both clients",
+        )
+        server_logs = subprocess.run(
+            ["docker", "logs", "server"], capture_output=True, text=True
+        ).stderr
+        assert server_logs.count("action: sorteo | result: success") == 1
+    finally:
+        down = make("down")
+    assert down.returncode == 0, down.stderr
+    stats = subprocess.run(
+        [sys.executable, "-m", "storage", "--dir", str(work / ".data"), "stats"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert stats.stdout.split("\n")[1].split()[:2] == ["1", "1500"]
