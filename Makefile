@@ -14,7 +14,7 @@ find_python = for c in python3.13 python3.14 python3; do \
 	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then \
 	    command -v $$c; exit 0; fi; done; exit 1
 
-.PHONY: help install test unit integration lint format run data db up down logs clean
+.PHONY: help install test unit integration lint format run data db up down logs chaos clean
 
 help:
 	@echo "make run      start the server and $(AGENCIES) agency clients locally (no Docker)"
@@ -23,6 +23,7 @@ help:
 	@echo "make data     generate .data/agency-<i>.csv (AGENCIES=$(AGENCIES) BETS=$(BETS))"
 	@echo "make db       SQL shell on .data/bets.db"
 	@echo "make up/down/logs   the same system in containers"
+	@echo "make chaos   random faults for CHAOS_SECONDS (60), verified each round"
 
 install: $(STAMP)
 
@@ -83,6 +84,10 @@ down:
 
 logs:
 	$(COMPOSE) -f $(COMPOSE_FILE) logs -f
+
+CHAOS_SECONDS ?= 60
+chaos: install
+	CHAOS_SECONDS=$(CHAOS_SECONDS) $(PY) -m scripts.chaos
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

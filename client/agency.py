@@ -119,7 +119,7 @@ class AgencyClient:
         log.info(event("resume", "success", position=position))
         for batch in batches(self.source.bets(position), position, self.config.batch_max_amount):
             self._check_stop()
-            answer = self._send(batch.payload)
+            answer = self._send_batch(batch)
             if answer.result != SUCCESS:
                 log.error(
                     event("apuesta_enviada", "fail", cantidad=batch.count, error=answer.message)
@@ -144,6 +144,35 @@ class AgencyClient:
                 raise Refused("the server's winners list ended before its count")
             documents += page
         return documents
+
+    def _send_batch(self, batch) -> Response:
+        """Send a batch; while the server answers `wait` (it could not store it for now, e.g.
+        a full disk) send it again with backoff, for up to retry.maxSeconds."""
+        answer = self._send(batch.payload)
+        deadline = time.monotonic() + self.config.retry_max_seconds
+        delay = BACKOFF_FIRST_S
+        while answer.result == WAIT:
+            left = deadline - time.monotonic()
+            log.warning(
+                event(
+                    "apuesta_enviada",
+                    "fail",
+                    cantidad=batch.count,
+                    error=answer.message,
+                    retry=left > 0,
+                )
+            )
+            if left <= 0:
+                raise Refused(f"the server could not store the batch at position {batch.seq}")
+            self._pause(min(left, random.uniform(0, delay) + 0.01))
+            delay = min(delay * 2, BACKOFF_MAX_S)
+            answer = self._send(batch.payload)
+        return answer
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep, but wake up at once for SIGTERM/SIGINT."""
+        if wait_readable([self.flag.wake_fd], seconds):
+            self._check_stop()
 
     def _expect_success(self, answer: Response, what: str) -> str:
         if answer.result == FAIL and answer.message == "server busy":
@@ -203,8 +232,7 @@ class AgencyClient:
                     event("connect", "fail", attempt=attempt, error=exc, retry_in=f"{delay:.2f}s")
                 )
                 # Full jitter keeps many clients restarting together from retrying in step.
-                if wait_readable([self.flag.wake_fd], min(left, random.uniform(0, delay) + 0.01)):
-                    self._check_stop()
+                self._pause(min(left, random.uniform(0, delay) + 0.01))
                 delay = min(delay * 2, BACKOFF_MAX_S)
 
     def _check_stop(self) -> None:

@@ -10,20 +10,24 @@ PR_SET_PDEATHSIG = 1
 
 
 class StopFlag:
-    """Records SIGTERM/SIGINT; the process's main loop decides what to do about it.
+    """Records a stop signal (SIGTERM/SIGINT by default); the main loop decides what to do.
 
     The handler only sets a flag. signal.set_wakeup_fd makes the signal also write a byte to
     a pipe, so a loop blocked in poll() on `wake_fd` wakes up at once.
     """
 
-    def __init__(self, extra_signals: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self,
+        extra_signals: tuple[int, ...] = (),
+        stop_signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT),
+    ) -> None:
         self.signum: int | None = None
         self.wake_fd, self._write_fd = os.pipe()
         for fd in (self.wake_fd, self._write_fd):
             os.set_blocking(fd, False)
             os.set_inheritable(fd, False)
         signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in stop_signals:
             signal.signal(signum, self._record)
         for signum in extra_signals:
             signal.signal(signum, self._wake_only)
@@ -53,7 +57,7 @@ class StopFlag:
 def reset_signals() -> None:
     """A forked child's first step: drop the handlers and wake-up fd it inherited."""
     signal.set_wakeup_fd(-1)
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGUSR1):
         signal.signal(signum, signal.SIG_DFL)
 
 

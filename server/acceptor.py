@@ -15,6 +15,7 @@ from common.signals import StopFlag, die_with_parent, reset_signals
 from protocol import FAIL, Response, encode
 from server.config import ServerConfig
 from server.connection import serve_connection
+from server.session import announce_draw
 from server.state import LotteryState
 from storage import BetStore, recover
 from transport.stream import drain, wait_readable
@@ -53,8 +54,8 @@ class Acceptor:
         manager.start(_manager_init, (os.getpid(),))
         state = LotteryState(manager, self.ctx, store.finished_agencies(), store.draw() is not None)
         if store.draw_if_complete(config.agencies, config.winning_number):
-            log.info(event("sorteo", "success"))
             state.mark_drawn()
+        announce_draw(store)
         flag = StopFlag(extra_signals=(signal.SIGCHLD,))
         listener = self._listen()
         log.info(
@@ -86,7 +87,8 @@ class Acceptor:
             ready = wait_readable([listener.fileno(), flag.wake_fd], None)
             if flag.wake_fd in ready:
                 drain(flag.wake_fd)
-            self._reap()
+            for pid in self._reap():
+                state.release(pid)  # a child killed before it could say it ended
             if listener.fileno() in ready and not flag.stopping:
                 self._accept(listener, storage_lock, state)
 
@@ -114,15 +116,19 @@ class Acceptor:
         self.children[child.pid] = child
         log.debug(event("accept", "success", peer=peer, connections=len(self.children)))
 
-    def _reap(self) -> None:
+    def _reap(self) -> list[int]:
+        """Collect finished children; return the pids of those that did not exit cleanly."""
         # Per child, not waitpid(-1): multiprocessing polls its own children by pid, and the
         # Manager is a child too.
+        unclean = []
         for pid, child in list(self.children.items()):
             if child.exitcode is not None:
                 if child.exitcode != 0:
                     log.warning(event("connection", "fail", pid=pid, exitcode=child.exitcode))
+                    unclean.append(pid)
                 child.close()
                 del self.children[pid]
+        return unclean
 
     def _shutdown(self, listener, flag: StopFlag, manager, store: BetStore) -> None:
         log.info(event("shutdown", "in_progress", signal=flag.name or "none"))

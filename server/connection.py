@@ -1,6 +1,9 @@
 """A child process serving one connection until EOF, idle timeout or shutdown."""
 
+import contextlib
 import logging
+import os
+import signal
 import socket
 import sys
 
@@ -16,6 +19,7 @@ from protocol import (
     peek_bet_count,
 )
 from server.config import ServerConfig
+from server.faults import fault_hook
 from server.session import Session
 from server.state import LotteryState
 from storage import BetStore
@@ -38,21 +42,36 @@ def serve_connection(
     die_with_parent(parent_pid)
     for other in inherited:  # the listener: only the acceptor may accept
         other.close()
-    flag = StopFlag()
+    # SIGUSR1: a newer connection took this agency over.
+    flag = StopFlag(stop_signals=(signal.SIGTERM, signal.SIGINT, signal.SIGUSR1))
     code = 0
     try:
-        store = BetStore(config.storage_dir, storage_lock)
+        fault = fault_hook(os.environ.get("LOTTERY_FAULT"), parent_pid)
+        store = BetStore(config.storage_dir, storage_lock, fault=fault)
     except Exception as exc:
         log.error(event("connection", "fail", peer=peer, error=f"cannot open storage: {exc}"))
         sock.close()
         sys.exit(1)
     try:
         reason = _converse(sock, config, store, state, flag)
-        log.debug(event("connection_closed", "success", peer=peer, reason=reason))
+        if flag.signum == signal.SIGUSR1:
+            log.info(
+                event(
+                    "connection_closed",
+                    "success",
+                    peer=peer,
+                    reason="taken over by a newer connection",
+                )
+            )
+        else:
+            log.debug(event("connection_closed", "success", peer=peer, reason=reason))
     except Exception as exc:  # a bug or a broken disk: report it once, never a traceback
         log.error(event("connection", "fail", peer=peer, error=repr(exc)))
         code = 1
     finally:
+        # The Manager may already be gone if the acceptor died; nothing left to release then.
+        with contextlib.suppress(OSError, EOFError):
+            state.release(os.getpid())
         store.close()
         sock.close()
         flag.close()

@@ -1,6 +1,9 @@
 """What the server answers to each message of one connection. No sockets here."""
 
+import contextlib
 import logging
+import os
+import signal
 from collections.abc import Callable
 
 from common.logs import event
@@ -71,6 +74,7 @@ class Session:
             return f"agency {agency} is not in 1..{self._config.agencies}"
         if self.agency is None:
             self.agency = agency
+            self._take_over(agency)
         elif agency != self.agency:
             return (
                 f"this connection speaks for agency {self.agency}; "
@@ -78,9 +82,19 @@ class Session:
             )
         return None
 
+    def _take_over(self, agency: int) -> None:
+        # A client that reconnected while its old connection still looks alive here: the
+        # newer one serves the agency, the older one finishes its message and closes.
+        previous = self._state.take_over(agency, os.getpid())
+        if previous is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(previous, signal.SIGUSR1)
+            log.info(event("takeover", "success", agency=agency, previous_pid=previous))
+
     def _bets(self, request: Bets) -> Response:
         bets = request.bets
         reason = None
+        transient = False
         for i, bet in enumerate(bets, 1):
             if bet.agency != self.agency:
                 reason = (
@@ -109,11 +123,13 @@ class Session:
                     else f"agency {self.agency} already sent END; new bets are refused"
                 )
             except StorageError as exc:
-                reason = f"{exc}; nothing of this batch was stored, retry later"
+                # The data is fine, the disk is not: the client should send it again later.
+                reason = f"{exc}; nothing of this batch was stored, send it again later"
+                transient = True
                 log.error(event("store", "fail", agency=self.agency, error=exc))
         if reason is not None:
             log.info(event("apuesta_recibida", "fail", cantidad=len(bets), error=reason))
-            return Response(FAIL, reason)
+            return Response(WAIT if transient else FAIL, reason)
         log.info(event("apuesta_recibida", "success", cantidad=len(bets)))
         return Response(SUCCESS, str(stored.stored))
 
@@ -130,7 +146,7 @@ class Session:
             )
         )
         if result.drew:
-            log.info(event("sorteo", "success"))
+            announce_draw(self._store)
         return Response(SUCCESS, f"agency {agency} finished")
 
     def _winners(self, request: Winners) -> Response | None:
@@ -156,6 +172,15 @@ class Session:
             )
         )
         return Response(SUCCESS, str(len(documents)), tuple(page))
+
+
+def announce_draw(store: BetStore) -> None:
+    """Log the draw once: the mark in storage survives restarts, so a draw committed by a
+    server that died before logging it is logged by the next one."""
+    draw = store.draw()
+    if draw is not None and draw.announced_at is None:
+        log.info(event("sorteo", "success"))
+        store.announce_draw()
 
 
 def _fitting(documents: list[str], total: int) -> list[str]:

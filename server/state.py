@@ -15,6 +15,7 @@ class LotteryState:
 
     def __init__(self, manager, ctx, finished: set[int], drawn: bool) -> None:
         self._shared = manager.dict(finished=sorted(finished), drawn=drawn)
+        self._owners = manager.dict()  # agency -> pid of the child serving its connection
         self._lock = ctx.Lock()
         self._drawn = ctx.Event()
         if drawn:
@@ -42,6 +43,20 @@ class LotteryState:
                 self._shared["drawn"] = True
                 self._drawn.set()
         return result
+
+    def take_over(self, agency: int, pid: int) -> int | None:
+        """Make pid the agency's connection; return the pid of the one it replaces, if any."""
+        with self._lock:
+            previous = self._owners.get(agency)
+            self._owners[agency] = pid
+        return previous if previous != pid else None
+
+    def release(self, pid: int) -> None:
+        """Forget the connection served by pid (it ended)."""
+        with self._lock:
+            for agency, owner in list(self._owners.items()):
+                if owner == pid:
+                    del self._owners[agency]
 
     def mark_drawn(self) -> None:
         """The draw was recorded outside record_end (at start-up)."""

@@ -66,6 +66,7 @@ class Finished:
 class Draw:
     drawn_at: str
     winning_number: int
+    announced_at: str | None = None
 
 
 class BetStore:
@@ -161,10 +162,14 @@ class BetStore:
                 )
                 newly = cur.rowcount == 1
                 drew, count = self._draw_if_complete(agencies, winning_number)
+                if drew:
+                    self._fault("before_draw_commit")
                 conn.execute("COMMIT")
             except BaseException:
                 self._abort(None)
                 raise
+        if drew:
+            self._fault("draw_committed")
         return Finished(newly, drew, count)
 
     def draw_if_complete(self, agencies: int, winning_number: int) -> bool:
@@ -178,6 +183,14 @@ class BetStore:
                 self._abort(None)
                 raise
         return drew
+
+    def announce_draw(self) -> bool:
+        """Mark the draw as logged; True if it was recorded and not announced before."""
+        with self._writing():
+            cur = self._conn.execute(
+                f"UPDATE draw SET announced_at = {_NOW} WHERE announced_at IS NULL"
+            )
+        return cur.rowcount == 1
 
     def _draw_if_complete(self, agencies: int, winning_number: int) -> tuple[bool, int]:
         count = self._conn.execute(
@@ -226,7 +239,9 @@ class BetStore:
 
     def draw(self) -> Draw | None:
         """The lottery's draw, if it happened."""
-        row = self._conn.execute("SELECT drawn_at, winning_number FROM draw").fetchone()
+        row = self._conn.execute(
+            "SELECT drawn_at, winning_number, announced_at FROM draw"
+        ).fetchone()
         return None if row is None else Draw(*row)
 
     def winners(self, agency: int) -> list[str]:

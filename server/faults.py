@@ -1,0 +1,46 @@
+"""Fault injection for the fault suite and `make chaos`: never set in production.
+
+LOTTERY_FAULT="<point>:<n>:<action>" makes each connection's storage fail at its n-th pass
+through <point> (see storage.store: before_csv_write, csv_written, before_commit, committed,
+before_draw_commit, draw_committed). Actions:
+  kill-server  SIGKILL the whole server (its acceptor, hence every child and the Manager)
+  enospc       raise "No space left on device" once, as a full disk would
+"""
+
+import errno
+import os
+import signal
+from collections.abc import Callable
+
+ACTIONS = ("kill-server", "enospc")
+
+
+class FaultSpecError(ValueError):
+    """LOTTERY_FAULT is not <point>:<n>:<action>."""
+
+
+def fault_hook(spec: str | None, acceptor_pid: int) -> Callable[[str], None] | None:
+    """The storage fault hook a LOTTERY_FAULT value describes, or None."""
+    if not spec:
+        return None
+    try:
+        point, nth, action = spec.split(":")
+        nth_pass = int(nth)
+    except ValueError:
+        raise FaultSpecError(f"LOTTERY_FAULT {spec!r} is not <point>:<n>:<action>") from None
+    if action not in ACTIONS:
+        raise FaultSpecError(f"LOTTERY_FAULT action {action!r} is not one of {ACTIONS}")
+    passes = {"count": 0}
+
+    def hook(where: str) -> None:
+        if where != point:
+            return
+        passes["count"] += 1
+        if passes["count"] != nth_pass:
+            return
+        if action == "kill-server":
+            os.kill(acceptor_pid, signal.SIGKILL)
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    return hook
