@@ -14,7 +14,7 @@ find_python = for c in python3.13 python3.14 python3; do \
 	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then \
 	    command -v $$c; exit 0; fi; done; exit 1
 
-.PHONY: help install test unit integration lint format run data db up down logs chaos clean
+.PHONY: help install test unit integration lint format run data db up down logs bench chaos clean
 
 help:
 	@echo "make run      start the server and $(AGENCIES) agency clients locally (no Docker)"
@@ -24,6 +24,7 @@ help:
 	@echo "make db       SQL shell on .data/bets.db"
 	@echo "make up/down/logs   the same system in containers"
 	@echo "make chaos   random faults for CHAOS_SECONDS (60), verified each round"
+	@echo "make bench   the real pipeline timed (BENCH_RUNS=5, DATA=<dir> for other files)"
 
 install: $(STAMP)
 
@@ -84,6 +85,10 @@ down:
 
 logs:
 	$(COMPOSE) -f $(COMPOSE_FILE) logs -f
+
+BENCH_RUNS ?= 5
+bench: install
+	BENCH_RUNS=$(BENCH_RUNS) $(if $(filter-out .data,$(DATA)),DATA=$(DATA)) $(PY) -m scripts.bench
 
 CHAOS_SECONDS ?= 60
 chaos: install

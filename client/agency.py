@@ -9,9 +9,10 @@ import logging
 import random
 import socket
 import time
+from collections import deque
 from dataclasses import dataclass
 
-from client.batcher import batches
+from client.batcher import Batch, batches
 from client.config import ClientConfig
 from client.reader import BetSource, Rejects
 from common.logs import event
@@ -37,6 +38,7 @@ CONNECT_TIMEOUT_S = 5
 PROGRESS_EVERY_S = 2
 BACKOFF_FIRST_S = 0.05
 BACKOFF_MAX_S = 2
+WINDOW = 8  # batches awaiting an answer at most (64 KiB)
 
 
 class Disconnected(Exception):
@@ -49,6 +51,10 @@ class Refused(Exception):
 
 class Stopped(Exception):
     """SIGTERM/SIGINT."""
+
+
+class Resync(Exception):
+    """The server could not store a batch for now; resume from its position later."""
 
 
 @dataclass
@@ -115,20 +121,24 @@ class AgencyClient:
 
     def _run_steps(self) -> list[str]:
         agency = self.config.agency
-        position = int(self._expect_success(self._ask(Resume(agency)), "RESUME"))
-        log.info(event("resume", "success", position=position))
-        for batch in batches(self.source.bets(position), position, self.config.batch_max_amount):
-            self._check_stop()
-            answer = self._send_batch(batch)
-            if answer.result != SUCCESS:
-                log.error(
-                    event("apuesta_enviada", "fail", cantidad=batch.count, error=answer.message)
-                )
-                raise Refused(f"the server refused the batch at position {batch.seq}")
-            self.summary.sent += batch.count
-            self.summary.stored += int(answer.message)
-            log.debug(event("apuesta_enviada", "success", cantidad=batch.count, seq=batch.seq))
-            self._progress()
+        retry_until = None
+        delay = BACKOFF_FIRST_S
+        while True:
+            position = int(self._expect_success(self._ask(Resume(agency)), "RESUME"))
+            log.info(event("resume", "success", position=position))
+            try:
+                self._send_bets(position)
+                break
+            except Resync as exc:
+                # The server could not store a batch for now (e.g. a full disk): go on from
+                # its position after a pause, for up to retry.maxSeconds.
+                now = time.monotonic()
+                retry_until = retry_until or now + self.config.retry_max_seconds
+                log.warning(event("apuesta_enviada", "fail", error=exc, retry=now < retry_until))
+                if now >= retry_until:
+                    raise Refused(f"the server could not store the batches: {exc}") from None
+                self._pause(min(retry_until - now, random.uniform(0, delay) + 0.01))
+                delay = min(delay * 2, BACKOFF_MAX_S)
         self._expect_success(self._ask(End(agency)), "END")
         log.info(event("fin_apuestas", "success", bets=self.source.total))
         while True:
@@ -145,29 +155,35 @@ class AgencyClient:
             documents += page
         return documents
 
-    def _send_batch(self, batch) -> Response:
-        """Send a batch; while the server answers `wait` (it could not store it for now, e.g.
-        a full disk) send it again with backoff, for up to retry.maxSeconds."""
-        answer = self._send(batch.payload)
-        deadline = time.monotonic() + self.config.retry_max_seconds
-        delay = BACKOFF_FIRST_S
-        while answer.result == WAIT:
-            left = deadline - time.monotonic()
-            log.warning(
-                event(
-                    "apuesta_enviada",
-                    "fail",
-                    cantidad=batch.count,
-                    error=answer.message,
-                    retry=left > 0,
-                )
-            )
-            if left <= 0:
-                raise Refused(f"the server could not store the batch at position {batch.seq}")
-            self._pause(min(left, random.uniform(0, delay) + 0.01))
-            delay = min(delay * 2, BACKOFF_MAX_S)
-            answer = self._send(batch.payload)
-        return answer
+    def _send_bets(self, position: int) -> None:
+        """Send every batch from position on, with up to WINDOW of them awaiting answers:
+        the server stores what arrives together in one commit, and neither side idles."""
+        in_flight: deque[Batch] = deque()
+        for batch in batches(self.source.bets(position), position, self.config.batch_max_amount):
+            self._check_stop()
+            if len(in_flight) == WINDOW:
+                self._settle(in_flight.popleft(), in_flight)
+            self._write(batch.payload)
+            in_flight.append(batch)
+        while in_flight:
+            self._settle(in_flight.popleft(), in_flight)
+
+    def _settle(self, batch: Batch, in_flight: deque) -> None:
+        """Read the answer to the oldest batch in flight."""
+        answer = self._read()
+        if answer.result == SUCCESS:
+            self.summary.sent += batch.count
+            self.summary.stored += int(answer.message)
+            log.debug(event("apuesta_enviada", "success", cantidad=batch.count, seq=batch.seq))
+            self._progress()
+            return
+        if answer.result == WAIT:
+            for _ in range(len(in_flight)):  # answers to the later ones, refused as gaps
+                self._read()
+            in_flight.clear()
+            raise Resync(answer.message)
+        log.error(event("apuesta_enviada", "fail", cantidad=batch.count, error=answer.message))
+        raise Refused(f"the server refused the batch at position {batch.seq}")
 
     def _pause(self, seconds: float) -> None:
         """Sleep, but wake up at once for SIGTERM/SIGINT."""
@@ -194,11 +210,17 @@ class AgencyClient:
     # --- the connection -------------------------------------------------------------
 
     def _ask(self, message) -> Response:
-        return self._send(encode(message))
+        self._write(encode(message))
+        return self._read()
 
-    def _send(self, payload: bytes) -> Response:
+    def _write(self, payload: bytes) -> None:
         try:
             self._stream.send(payload)
+        except OSError as exc:
+            raise Disconnected(str(exc) or type(exc).__name__) from None
+
+    def _read(self) -> Response:
+        try:
             line = self._stream.read_line(ANSWER_TIMEOUT_S, stop=lambda _: self.flag.stopping)
             return decode_response(line)
         except Interrupted:

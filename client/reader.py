@@ -1,7 +1,9 @@
 """Streams an agency's CSV into valid Bets; rows that are not bets go to a rejects file."""
 
 import csv
+import datetime
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,13 +13,16 @@ from domain import Bet, InvalidBet, parse_birthdate, parse_non_negative_int
 log = logging.getLogger(__name__)
 
 COLUMNS = 5  # NAME,SURNAME,DOCUMENT,BIRTHDATE,NUMBER
+# A byte that is not UTF-8, as read with errors="surrogateescape".
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
 
 
-def parse_row(row: list[str], agency: int) -> Bet:
+def parse_row(row: list[str], agency: int, today: datetime.date | None = None) -> Bet:
     """One CSV row as a valid Bet of this agency; raises ValueError saying why not."""
     if len(row) != COLUMNS:
         raise ValueError(f"{len(row)} fields instead of {COLUMNS}")
-    if any("\udc80" <= ch <= "\udcff" for field in row for ch in field):
+    text = "".join(row)
+    if not text.isascii() and _BAD_BYTE.search(text):
         raise ValueError("not valid UTF-8")
     first, last, document, birthdate, number = (field.strip() for field in row)
     if not (document.isascii() and document.isdigit()):
@@ -31,7 +36,7 @@ def parse_row(row: list[str], agency: int) -> Bet:
         number=parse_non_negative_int(number, "NUMBER"),
     )
     try:
-        bet.validate()
+        bet.validate(today)
     except InvalidBet as exc:
         raise ValueError(str(exc)) from None
     return bet
@@ -86,11 +91,12 @@ class BetSource:
         with open(self.path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
             reader = csv.reader(f)
             position = 0
+            today = datetime.date.today()
             for row in reader:
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue  # blank line
                 try:
-                    bet = parse_row(row, self.agency)
+                    bet = parse_row(row, self.agency, today)
                 except ValueError as exc:
                     self.rejects.add(reader.line_num, str(exc), row)
                     continue

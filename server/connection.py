@@ -6,11 +6,13 @@ import os
 import signal
 import socket
 import sys
+from dataclasses import dataclass
 
 from common.logs import event
 from common.signals import StopFlag, die_with_parent, reset_signals
 from protocol import (
     FAIL,
+    Bets,
     MessageTooLarge,
     ProtocolError,
     Response,
@@ -78,6 +80,31 @@ def serve_connection(
     sys.exit(code)
 
 
+GROUP_LIMIT = 16  # messages handled together at most
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """A line that is not a message, kept in its place among the decoded ones."""
+
+    line: bytes
+    error: ProtocolError
+
+    def log(self, agency: int | None) -> None:
+        count = peek_bet_count(self.line)
+        if count is not None:
+            log.info(event("apuesta_recibida", "fail", cantidad=count, error=self.error))
+        else:
+            log.info(event("mensaje", "fail", agency=agency, error=self.error))
+
+
+def _decoded(line: bytes):
+    try:
+        return decode_request(line)
+    except ProtocolError as exc:
+        return Undecodable(line, exc)
+
+
 def _converse(sock, config: ServerConfig, store, state, flag: StopFlag) -> str:
     """Answer messages one by one; return why the conversation ended."""
     stream = MessageStream(sock, wake_fd=flag.wake_fd)
@@ -106,20 +133,29 @@ def _converse(sock, config: ServerConfig, store, state, flag: StopFlag) -> str:
             except ProtocolError as exc:  # EOF in the middle of a message
                 log.info(event("mensaje", "fail", agency=session.agency, error=exc))
                 return "cut message"
-            try:
-                request = decode_request(line)
-            except ProtocolError as exc:
-                count = peek_bet_count(line)
-                if count is not None:
-                    log.info(event("apuesta_recibida", "fail", cantidad=count, error=exc))
-                else:
-                    log.info(event("mensaje", "fail", agency=session.agency, error=exc))
-                stream.send(encode(Response(FAIL, str(exc))))
-                continue
-            response = session.handle(request)
-            if response is None:
-                return "shutdown"
-            stream.send(encode(response))
+            # A pipelining client may have sent more: take what has arrived, so its batches
+            # are stored together (one lock, one write, one commit for the group).
+            requests = [_decoded(line) for line in [line, *stream.ready_lines(GROUP_LIMIT - 1)]]
+            i = 0
+            while i < len(requests):
+                request = requests[i]
+                if isinstance(request, Bets):
+                    j = i
+                    while j < len(requests) and isinstance(requests[j], Bets):
+                        j += 1
+                    answers = session.handle_bets(requests[i:j])
+                    stream.send(b"".join(encode(answer) for answer in answers))
+                    i = j
+                    continue
+                i += 1
+                if isinstance(request, Undecodable):
+                    request.log(session.agency)
+                    stream.send(encode(Response(FAIL, str(request.error))))
+                    continue
+                response = session.handle(request)
+                if response is None:
+                    return "shutdown"
+                stream.send(encode(response))
         return "shutdown"
     except OSError as exc:  # reset by the peer, or it stopped reading
         log.info(event("connection", "fail", agency=session.agency, error=exc))

@@ -1,6 +1,7 @@
 """What the server answers to each message of one connection. No sockets here."""
 
 import contextlib
+import datetime
 import logging
 import os
 import signal
@@ -25,7 +26,7 @@ from protocol import (
 )
 from server.config import ServerConfig
 from server.state import LotteryState
-from storage import AgencyClosed, BetStore, SequenceGap, StorageError
+from storage import BetStore, StorageError, Stored
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +51,12 @@ class Session:
         """The answer to one request; None means close without answering (shutting down)."""
         if isinstance(request, Ping):
             return Response(SUCCESS, "PONG")
-        agency = request.bets[0].agency if isinstance(request, Bets) else request.agency
-        refusal = self._bind(agency)
+        if isinstance(request, Bets):
+            return self.handle_bets([request])[0]
+        refusal = self._bind(request.agency)
         if refusal is not None:
-            if isinstance(request, Bets):
-                log.info(event("apuesta_recibida", "fail", cantidad=len(request.bets)))
             return Response(FAIL, refusal)
         match request:
-            case Bets():
-                return self._bets(request)
             case End():
                 return self._end(request.agency)
             case Winners():
@@ -91,47 +89,50 @@ class Session:
                 os.kill(previous, signal.SIGUSR1)
             log.info(event("takeover", "success", agency=agency, previous_pid=previous))
 
-    def _bets(self, request: Bets) -> Response:
-        bets = request.bets
-        reason = None
-        transient = False
-        for i, bet in enumerate(bets, 1):
-            if bet.agency != self.agency:
-                reason = (
-                    f"bet {i}: AGENCY {bet.agency} differs from the batch's agency {self.agency}"
-                )
-                break
+    def handle_bets(self, requests: list[Bets]) -> list[Response]:
+        """Answers to consecutive BETS messages, stored together (one commit for the group)."""
+        responses: list[Response | None] = [None] * len(requests)
+        pending: list[tuple[int, Bets]] = []
+        for i, request in enumerate(requests):
+            refusal = self._bind(request.bets[0].agency) or self._invalid(request.bets)
+            if refusal is None:
+                pending.append((i, request))
+            else:
+                responses[i] = self._refused(request, FAIL, refusal)
+        if pending:
             try:
-                bet.validate()
-            except InvalidBet as exc:
-                reason = f"bet {i}: {exc}"
-                break
-        if reason is None:
-            try:
-                stored = self._store.store(
-                    self.agency,
-                    bets,
-                    request.seq,
-                    accept_new=not self._state.is_closed(self.agency),
-                )
-            except SequenceGap as exc:
-                reason = str(exc)
-            except AgencyClosed:
-                reason = (
-                    "the draw already happened; new bets are refused"
-                    if self._state.drawn
-                    else f"agency {self.agency} already sent END; new bets are refused"
+                outcomes = self._store.store_many(
+                    self.agency, [(r.bets, r.seq) for _, r in pending]
                 )
             except StorageError as exc:
                 # The data is fine, the disk is not: the client should send it again later.
-                reason = f"{exc}; nothing of this batch was stored, send it again later"
-                transient = True
                 log.error(event("store", "fail", agency=self.agency, error=exc))
-        if reason is not None:
-            log.info(event("apuesta_recibida", "fail", cantidad=len(bets), error=reason))
-            return Response(WAIT if transient else FAIL, reason)
-        log.info(event("apuesta_recibida", "success", cantidad=len(bets)))
-        return Response(SUCCESS, str(stored.stored))
+                reason = f"{exc}; nothing of this batch was stored, send it again later"
+                for i, request in pending:
+                    responses[i] = self._refused(request, WAIT, reason)
+                return responses
+            for (i, request), outcome in zip(pending, outcomes, strict=True):
+                if isinstance(outcome, Stored):
+                    log.info(event("apuesta_recibida", "success", cantidad=len(request.bets)))
+                    responses[i] = Response(SUCCESS, str(outcome.stored))
+                else:
+                    responses[i] = self._refused(request, FAIL, str(outcome))
+        return responses
+
+    def _invalid(self, bets) -> str | None:
+        today = datetime.date.today()
+        for i, bet in enumerate(bets, 1):
+            if bet.agency != self.agency:
+                return f"bet {i}: AGENCY {bet.agency} differs from the batch's agency {self.agency}"
+            try:
+                bet.validate(today)
+            except InvalidBet as exc:
+                return f"bet {i}: {exc}"
+        return None
+
+    def _refused(self, request: Bets, result: str, reason: str) -> Response:
+        log.info(event("apuesta_recibida", "fail", cantidad=len(request.bets), error=reason))
+        return Response(result, reason)
 
     def _end(self, agency: int) -> Response:
         config = self._config

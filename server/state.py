@@ -29,10 +29,6 @@ class LotteryState:
         """The agencies that sent END."""
         return set(self._shared["finished"])
 
-    def is_closed(self, agency: int) -> bool:
-        """Whether the agency may no longer add bets (it finished, or the draw happened)."""
-        return self.drawn or agency in self._shared["finished"]
-
     def record_end(self, store: BetStore, agency: int, agencies: int, number: int) -> Finished:
         """Record an END durably and in the shared copy; runs the draw when it is the last."""
         with self._lock:

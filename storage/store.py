@@ -5,6 +5,7 @@ connection, none of which may be shared across processes.
 """
 
 import contextlib
+import datetime
 import logging
 import os
 import sqlite3
@@ -24,6 +25,21 @@ log = logging.getLogger(__name__)
 
 FaultHook = Callable[[str], None]
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+# Everything a store call needs to know, in one statement: the recorded CSV length, the
+# agency's last position (MAX over the UNIQUE (agency, seq) index: O(log n)), whether it
+# finished and whether the draw happened.
+_STATE = """
+SELECT (SELECT length FROM csv_state),
+       (SELECT MAX(seq) FROM bets WHERE agency = ?),
+       EXISTS (SELECT 1 FROM agencies WHERE agency = ?),
+       EXISTS (SELECT 1 FROM draw)
+"""
+
+
+def _closed_reason(agency: int, drawn: bool) -> str:
+    if drawn:
+        return "the draw already happened; new bets are refused"
+    return f"agency {agency} already sent END; new bets are refused"
 
 
 class StorageError(Exception):
@@ -100,42 +116,68 @@ class BetStore:
 
     # --- writes ---------------------------------------------------------------------
 
-    def store(
-        self, agency: int, bets: Sequence[Bet], seq: int | None = None, accept_new: bool = True
-    ) -> Stored:
-        """Store a batch of one agency's bets durably; idempotent when seq is given.
+    def store(self, agency: int, bets: Sequence[Bet], seq: int | None = None) -> Stored:
+        """Store one batch of an agency's bets durably; idempotent when seq is given.
 
-        Bets whose position is already stored are skipped; with accept_new False any new bet
-        raises AgencyClosed. Raises SequenceGap, AgencyClosed or StorageError, storing nothing.
+        Raises SequenceGap, AgencyClosed or StorageError, storing nothing of the batch.
         """
-        if any(b.agency != agency for b in bets):
+        (outcome,) = self.store_many(agency, [(bets, seq)])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def store_many(
+        self, agency: int, batches: Sequence[tuple[Sequence[Bet], int | None]]
+    ) -> list[Stored | SequenceGap | AgencyClosed]:
+        """Store several batches of one agency, in order, with one lock, one CSV write and one
+        commit (group commit); the outcome of each is what storing them one by one would give.
+
+        Bets whose position is already stored are skipped (a replay stores nothing); a batch
+        starting past the position is a SequenceGap; new bets of an agency that finished, or
+        after the draw, are AgencyClosed. A write error raises StorageError: nothing stored.
+        """
+        if any(b.agency != agency for bets, _ in batches for b in bets):
             raise ValueError("every bet of a batch must belong to its agency")
         with self._writing():
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             csv_length = None
             try:
-                position = self._position(agency)
-                start = position if seq is None else seq
-                if start > position:
-                    raise SequenceGap(agency, position, start)
-                new = bets[position - start :]
+                csv_length, last_seq, finished, drawn = conn.execute(
+                    _STATE, (agency, agency)
+                ).fetchone()
+                first = position = 0 if last_seq is None else last_seq + 1
+                outcomes: list[Stored | SequenceGap | AgencyClosed] = []
+                new: list[Bet] = []
+                for bets, seq in batches:
+                    start = position if seq is None else seq
+                    if start > position:
+                        outcomes.append(SequenceGap(agency, position, start))
+                        continue
+                    fresh = bets[position - start :]
+                    if fresh and (finished or drawn):
+                        outcomes.append(AgencyClosed(_closed_reason(agency, drawn)))
+                        continue
+                    new.extend(fresh)
+                    position += len(fresh)
+                    outcomes.append(Stored(len(fresh), position))
                 if not new:
                     conn.execute("ROLLBACK")
-                    return Stored(0, position)
-                if not accept_new:
-                    raise AgencyClosed(f"agency {agency} cannot store new bets")
+                    return outcomes
                 data = rows_bytes(new)
-                csv_length = conn.execute("SELECT length FROM csv_state").fetchone()[0]
                 self._fault("before_csv_write")
                 self._write_csv(csv_length, data)
                 self._fault("csv_written")
+                # One timestamp for the group: a per-row SQL default costs a call per row.
+                received = (
+                    datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+                )
                 conn.executemany(
                     "INSERT INTO bets (agency, seq, first_name, last_name, document, birthdate,"
-                    " number) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    " number, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [
-                        (agency, position + i, b.first_name, b.last_name, b.document,
-                         b.birthdate.isoformat(), b.number)
+                        (agency, first + i, b.first_name, b.last_name, b.document,
+                         b.birthdate.isoformat(), b.number, received)
                         for i, b in enumerate(new)
                     ],
                 )  # fmt: skip
@@ -148,7 +190,7 @@ class BetStore:
                     raise StorageError(f"could not store the batch: {exc}") from exc
                 raise
             self._fault("committed")
-            return Stored(len(new), position + len(new))
+            return outcomes
 
     def finish(self, agency: int, agencies: int, winning_number: int) -> Finished:
         """Record the agency's END; when it is the last of 1..agencies, record the draw too."""

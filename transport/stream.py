@@ -10,7 +10,7 @@ import select
 import time
 from collections.abc import Callable
 
-from protocol import MAX_MESSAGE_BYTES, LineBuffer
+from protocol import MAX_MESSAGE_BYTES, LineBuffer, ProtocolError
 
 RECV_BYTES = 64 * 1024
 
@@ -48,6 +48,8 @@ class MessageStream:
         self._sock = sock
         self._wake_fd = wake_fd
         self._buffer = LineBuffer(max_bytes)
+        self._eof = False
+        self._error: Exception | None = None  # found by ready_lines, raised by the next read
 
     @property
     def has_partial(self) -> bool:
@@ -65,6 +67,9 @@ class MessageStream:
         ConnectionClosed on EOF between messages, ProtocolError on EOF inside a message or an
         over-long one, and Interrupted when stop(has_partial) says so after a wake-up.
         """
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
         deadline = None if timeout is None else time.monotonic() + timeout
         sock_fd = self._sock.fileno()
         fds = [sock_fd] if self._wake_fd is None else [sock_fd, self._wake_fd]
@@ -72,6 +77,9 @@ class MessageStream:
             line = self._buffer.next_line()
             if line is not None:
                 return line
+            if self._eof:
+                self._buffer.close()  # raises if a message was cut
+                raise ConnectionClosed()
             if stop is not None and stop(self._buffer.has_partial):
                 raise Interrupted()
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -81,8 +89,28 @@ class MessageStream:
             if self._wake_fd is not None and self._wake_fd in ready:
                 drain(self._wake_fd)
             if sock_fd in ready:
-                data = self._sock.recv(RECV_BYTES)
-                if not data:
-                    self._buffer.close()  # raises if a message was cut
-                    raise ConnectionClosed()
-                self._buffer.feed(data)
+                self._receive()
+
+    def ready_lines(self, limit: int) -> list[bytes]:
+        """Up to limit more complete lines, from what is buffered or can be read without
+        waiting (a pipelining peer's next messages). Errors wait for the next read_line."""
+        lines: list[bytes] = []
+        try:
+            while len(lines) < limit:
+                line = self._buffer.next_line()
+                if line is not None:
+                    lines.append(line)
+                elif self._eof or not wait_readable([self._sock.fileno()], 0):
+                    break
+                else:
+                    self._receive()
+        except (ProtocolError, OSError) as exc:
+            self._error = exc
+        return lines
+
+    def _receive(self) -> None:
+        data = self._sock.recv(RECV_BYTES)
+        if data:
+            self._buffer.feed(data)
+        else:
+            self._eof = True

@@ -229,10 +229,10 @@ def test_sigterm_mid_ingestion_exits_0_with_every_acknowledged_batch_stored_whol
 
 
 def test_shutdown_with_idle_clients_closes_them_and_exits_0(make_server):
-    server = make_server(AGENCIES=2).start()
+    server = make_server(AGENCIES=3).start()
     peers = [Peer(server.port) for _ in range(3)]
-    for peer in peers:
-        peer.request(Resume(1))
+    for agency, peer in enumerate(peers, 1):
+        peer.request(Resume(agency))
     server.send_signal(signal.SIGTERM)
     assert server.wait() == 0
     assert all(peer.closed_by_server() for peer in peers)
@@ -264,14 +264,14 @@ def test_a_restart_after_the_draw_answers_winners_without_a_second_draw(make_ser
 
 
 def test_children_and_the_manager_die_with_a_sigkilled_server(make_server):
-    server = make_server(AGENCIES=1).start()
+    server = make_server(AGENCIES=3).start()
     peers = [Peer(server.port) for _ in range(3)]
-    for peer in peers:
-        peer.request(Resume(1))
+    for agency, peer in enumerate(peers, 1):  # one agency each: a second one would take over
+        peer.request(Resume(agency))
     wait_for(lambda: len(children_of(server.proc.pid)) >= 4, what="3 children + Manager")
     orphans = server.kill_hard()
     wait_for(lambda: not any(alive(pid) for pid in orphans), what="children to die")
-    restarted = make_server(AGENCIES=1, port=server.port).start()
+    restarted = make_server(AGENCIES=3, port=server.port).start()
     assert Peer(restarted.port).request(Resume(1)).message == "0"
 
 

@@ -21,6 +21,7 @@ from protocol import (
     decode_request,
     decode_response,
     encode,
+    encode_bet,
     escape,
     unescape,
 )
@@ -105,3 +106,18 @@ def test_arbitrary_stream_frames_or_raises_protocol_error(data, chunk):
         buffer.close()
     except ProtocolError:
         pass
+
+
+@given(bets, st.sampled_from(["", "%", "+", "٣", "-"]))
+def test_the_fast_bet_decoder_agrees_with_the_general_one(bet, noise):
+    from protocol.codec import _decode_any_bet, _decode_plain_bet
+
+    body = encode_bet(bet).decode()
+    for variant in (body, body.replace("NUMBER=", "NUMBER=" + noise)):
+        fast = _decode_plain_bet(variant)
+        try:
+            general = _decode_any_bet(variant, 1)
+        except ProtocolError:
+            assert fast is None
+        else:
+            assert fast in (None, general)

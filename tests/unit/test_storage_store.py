@@ -83,13 +83,42 @@ def test_positions_are_per_agency(store):
     assert (store.position(1), store.position(2)) == (4, 4)
 
 
-def test_a_closed_agency_refuses_new_bets_but_accepts_replays(store):
+def test_a_finished_agency_refuses_new_bets_but_accepts_replays(store):
     bets = make_bets(1, 0, 4)
     store.store(1, bets, seq=0)
-    assert store.store(1, bets, seq=0, accept_new=False).stored == 0
-    with pytest.raises(AgencyClosed):
-        store.store(1, make_bets(1, 4, 1), seq=4, accept_new=False)
+    store.finish(1, agencies=2, winning_number=7574)
+    assert store.store(1, bets, seq=0).stored == 0
+    with pytest.raises(AgencyClosed, match="agency 1 already sent END"):
+        store.store(1, make_bets(1, 4, 1), seq=4)
     assert store.position(1) == 4
+
+
+def test_after_the_draw_every_agency_refuses_new_bets(store):
+    store.finish(1, agencies=1, winning_number=7574)
+    with pytest.raises(AgencyClosed, match="the draw already happened"):
+        store.store(2, make_bets(2, 0, 1), seq=0)
+
+
+def test_a_group_of_batches_gives_each_the_outcome_it_would_have_alone(store, tmp_path):
+    bets = make_bets(1, 0, 30)
+    store.store(1, bets[:5], seq=0)
+    outcomes = store.store_many(
+        1,
+        [
+            (bets[0:5], 0),  # replay
+            (bets[3:10], 3),  # overlap: 5 new
+            (bets[20:25], 20),  # gap
+            (bets[10:15], 10),  # follows on
+            (bets[15:20], None),  # plain append
+        ],
+    )
+    assert [type(o).__name__ for o in outcomes] == [
+        "Stored", "Stored", "SequenceGap", "Stored", "Stored"
+    ]  # fmt: skip
+    assert [o.stored for o in outcomes if not isinstance(o, Exception)] == [0, 5, 5, 5]
+    assert outcomes[2].expected == 10
+    assert list(load_bets(tmp_path / "bets.csv")) == bets[:20]
+    assert check(tmp_path)[0]
 
 
 def test_the_database_itself_refuses_a_duplicate_position(store, tmp_path):

@@ -1,0 +1,279 @@
+"""make bench: the real pipeline (server + N clients over loopback, durable acks), timed.
+
+BENCH_RUNS (default 5) runs after one warm-up; DATA=<dir> uses that folder's agency-<i>.csv,
+otherwise a generated set of 5 agencies and 80,000 bets of uneven sizes. Prints one line per
+run and median / min / max of each figure, plus a storage-only floor (the store calls in one
+process, no network) and the ingestion speed of a growing database; writes .data/bench.json.
+"""
+
+import contextlib
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from client.batcher import batches
+from client.reader import BetSource, Rejects
+from scripts import gen_data
+from storage import BetStore, recover
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = [27000, 23000, 18000, 11000, 1000]
+STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tree(pid: int) -> list[int]:
+    """pid and all its descendants."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def pss_kib(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+class PeakSampler(threading.Thread):
+    """Samples the summed PSS of process trees every few milliseconds; keeps the peaks."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.roots: dict[str, int] = {}
+        self.peaks: dict[str, int] = {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.02):
+            for name, pid in list(self.roots.items()):
+                self.peaks[name] = max(self.peaks.get(name, 0), pss_kib(tree(pid)))
+
+
+def stamp_of(line: str) -> float:
+    match = STAMP.match(line)
+    return datetime.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+def wait_ping(port: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\n")
+                if s.recv(64).startswith(b"RESULT=success"):
+                    return
+        except OSError:
+            time.sleep(0.01)
+    raise RuntimeError("the server did not start")
+
+
+def pipeline_run(data: Path, agencies: int, work: Path) -> dict:
+    """One end-to-end run on a fresh storage folder; returns its figures."""
+    storage = work / "storage"
+    shutil.rmtree(storage, ignore_errors=True)
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    server_log = open(work / "server.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "server"],
+        cwd=ROOT,
+        env={
+            **env,
+            "SERVER_PORT": str(port),
+            "STORAGE_DIR": str(storage),
+            "AGENCIES": str(agencies),
+        },
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
+    )
+    wait_ping(port, server)
+    sampler = PeakSampler()
+    sampler.roots["server"] = server.pid
+    sampler.start()
+    started = time.time()
+    clients = []
+    for agency in range(1, agencies + 1):
+        log = open(work / f"client{agency}.log", "wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "client"],
+            cwd=ROOT,
+            env={
+                **env,
+                "CLI_ID": str(agency),
+                "CLI_SERVER_ADDRESS": f"127.0.0.1:{port}",
+                "CLI_DATA_PATH": str(data / f"agency-{agency}.csv"),
+                "CLI_REJECTS_PATH": str(work / f"rejects-{agency}.csv"),
+            },
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        clients.append((proc, log))
+    sampler.roots["client"] = clients[0][0].pid  # the largest agency
+    codes = [proc.wait() for proc, _ in clients]
+    sampler.done.set()
+    sampler.join()
+    server.send_signal(signal.SIGTERM)
+    _, status, usage = os.wait4(server.pid, 0)
+    server.returncode = os.waitstatus_to_exitcode(status)
+    server_log.close()
+    if any(codes) or server.returncode:
+        raise RuntimeError(f"a process failed: clients {codes}, server {server.returncode}")
+    ends, answers, bets = [], [], 0
+    for agency in range(1, agencies + 1):
+        for line in (work / f"client{agency}.log").read_text().splitlines():
+            if "action: fin_apuestas" in line:
+                ends.append(stamp_of(line))
+            elif "action: consulta_ganadores | result: success" in line:
+                answers.append(stamp_of(line))
+            elif "action: summary" in line:
+                bets += int(re.search(r"bets: (\d+)", line).group(1))
+    last_answer = max(answers)
+    wall = last_answer - started
+    return {
+        "wall_s": wall,
+        "bets_per_s": bets / wall,
+        "end_to_winners_ms": (last_answer - max(ends)) * 1000,
+        "server_cpu_s": usage.ru_utime + usage.ru_stime,
+        "server_peak_pss_mb": sampler.peaks.get("server", 0) / 1024,
+        "client_peak_pss_mb": sampler.peaks.get("client", 0) / 1024,
+        "bets": bets,
+    }
+
+
+def load_batches(data: Path, agencies: int, work: Path) -> list[tuple[int, list, int]]:
+    """Every agency's batches as the client would send them (agency, bets, seq)."""
+    out = []
+    for agency in range(1, agencies + 1):
+        source = BetSource(
+            data / f"agency-{agency}.csv", agency, Rejects(work / "floor-rejects.csv")
+        )
+        bets = list(source.bets())
+        out += [(agency, bets[b.seq : b.seq + b.count], b.seq) for b in batches(bets, 0, 128)]
+    return out
+
+
+def storage_run(batches_: list, work: Path, folder: str = "floor", offset: int = 0) -> float:
+    """Seconds the store calls take for every batch, in one process (no network), grouped
+    as the server groups a pipelining client's batches (WINDOW at a time per agency)."""
+    import dataclasses
+    import multiprocessing
+
+    from client.agency import WINDOW
+
+    storage = work / folder
+    if offset == 0:
+        shutil.rmtree(storage, ignore_errors=True)
+        recover(storage)
+    groups: list[tuple[int, list]] = []
+    for agency, bets, seq in batches_:
+        if offset:
+            agency += offset
+            bets = [dataclasses.replace(b, agency=agency) for b in bets]
+        if groups and groups[-1][0] == agency and len(groups[-1][1]) < WINDOW:
+            groups[-1][1].append((bets, seq))
+        else:
+            groups.append((agency, [(bets, seq)]))
+    store = BetStore(storage, multiprocessing.get_context("fork").Lock())
+    started = time.perf_counter()
+    for agency, group in groups:
+        store.store_many(agency, group)
+    elapsed = time.perf_counter() - started
+    store.close()
+    return elapsed
+
+
+def describe(values: list[float]) -> str:
+    return f"{statistics.median(values):9.3f} {min(values):9.3f} {max(values):9.3f}"
+
+
+def main() -> int:
+    runs = int(os.environ.get("BENCH_RUNS", "5"))
+    work = ROOT / ".data" / "bench"
+    work.mkdir(parents=True, exist_ok=True)
+    data = Path(os.environ["DATA"]) if os.environ.get("DATA") else work / "data"
+    if not os.environ.get("DATA") and not (data / "agency-5.csv").exists():
+        gen_data.main(["--agencies", "5", "--sizes", ",".join(map(str, SIZES)), "--out", str(data)])
+    agencies = len(list(data.glob("agency-*.csv")))
+    print(f"bench: {agencies} agencies from {data}, {runs} runs after a warm-up, "
+          f"{os.cpu_count()} cores, Python {platform.python_version()}", flush=True)  # fmt: skip
+    pipeline_run(data, agencies, work)  # warm-up: page cache, pyc files
+    results = []
+    for i in range(1, runs + 1):
+        r = pipeline_run(data, agencies, work)
+        results.append(r)
+        print(
+            f"run {i}: {r['bets']} bets in {r['wall_s']:.3f} s ({r['bets_per_s']:,.0f} bets/s), "
+            f"last END -> last winners {r['end_to_winners_ms']:.1f} ms, server CPU "
+            f"{r['server_cpu_s']:.2f} s, peak PSS server {r['server_peak_pss_mb']:.1f} MB, "
+            f"client {r['client_peak_pss_mb']:.1f} MB",
+            flush=True,
+        )
+    floor_batches = load_batches(data, agencies, work)
+    floors = [storage_run(floor_batches, work) for _ in range(runs)]
+    growth = [storage_run(floor_batches, work, "growth", offset=10 * k) for k in range(10)]
+    shutil.rmtree(work / "growth", ignore_errors=True)
+    shutil.rmtree(work / "floor", ignore_errors=True)
+
+    keys = [
+        ("wall_s", "end to end, s"),
+        ("bets_per_s", "bets per second"),
+        ("end_to_winners_ms", "last END -> last winners, ms"),
+        ("server_cpu_s", "server CPU, s"),
+        ("server_peak_pss_mb", "server peak PSS (all processes), MB"),
+        ("client_peak_pss_mb", "client peak PSS, MB"),
+    ]
+    print(f"\n{'figure':<38} {'median':>9} {'min':>9} {'max':>9}")
+    for key, label in keys:
+        print(f"{label:<38} {describe([r[key] for r in results])}")
+    print(f"{'storage only (floor), s':<38} {describe(floors)}")
+    print(f"{'storage: 1st load into a growing db, s':<38} {growth[0]:9.3f}")
+    print(
+        f"{'storage: 10th load into it, s':<38} {growth[-1]:9.3f}  ({(growth[-1] / growth[0] - 1) * 100:+.1f}%)"
+    )
+    report = {
+        "when": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "data": str(data),
+        "runs": results,
+        "storage_only_s": floors,
+        "growing_db_loads_s": growth,
+    }
+    (ROOT / ".data" / "bench.json").write_text(json.dumps(report, indent=2))
+    print("\nwrote .data/bench.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
