@@ -1,7 +1,6 @@
 """Flag-only signal handling (the gunicorn way) plus a wake-up fd for poll loops."""
 
 import contextlib
-import ctypes
 import os
 import signal
 import sys
@@ -68,6 +67,8 @@ def die_with_parent(parent_pid: int) -> None:
     parent already died before the prctl, exit now.
     """
     if sys.platform.startswith("linux"):
+        import ctypes  # only the server needs it; the client starts faster without
+
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent_pid:

@@ -1,11 +1,11 @@
 """Messages to bytes and bytes to messages. Pure: no sockets, no clocks."""
 
 import datetime
+import re
 
 from domain import Bet, parse_birthdate, parse_non_negative_int
-from domain.bet import MAX_INT_DIGITS
 from protocol.errors import MessageTooLarge, ProtocolError
-from protocol.escaping import escape, unescape
+from protocol.escaping import escape, needs_escape, unescape
 from protocol.messages import (
     MAX_MESSAGE_BYTES,
     RESULTS,
@@ -29,9 +29,11 @@ _AGENCY_NAMES = {cls: name for name, cls in _AGENCY_MESSAGES.items()}
 
 def encode_bet(bet: Bet) -> bytes:
     """One bet's fields as they appear inside a BETS message (no separators around it)."""
+    first, last, document = bet.first_name, bet.last_name, bet.document
+    if needs_escape(first + last + document):
+        first, last, document = escape(first), escape(last), escape(document)
     return (
-        f"AGENCY={bet.agency},FIRST_NAME={escape(bet.first_name)},"
-        f"LAST_NAME={escape(bet.last_name)},DOCUMENT={escape(bet.document)},"
+        f"AGENCY={bet.agency},FIRST_NAME={first},LAST_NAME={last},DOCUMENT={document},"
         f"BIRTHDATE={bet.birthdate.isoformat()},NUMBER={bet.number}"
     ).encode()
 
@@ -179,38 +181,24 @@ def _decode_bet(body: str, index: int) -> Bet:
     return _decode_plain_bet(body) or _decode_any_bet(body, index)
 
 
+_PLAIN_BET = re.compile(
+    r"AGENCY=([0-9]{1,18}),FIRST_NAME=([^,;=%]*),LAST_NAME=([^,;=%]*),DOCUMENT=([^,;=%]*),"
+    r"BIRTHDATE=([0-9]{4}-[0-9]{2}-[0-9]{2}),NUMBER=([0-9]{1,18})"
+)
+
+
 def _decode_plain_bet(body: str) -> Bet | None:
     """The common case, fast: keys in the canonical order, nothing escaped, plain digits.
     None sends anything else to the general decoder, which also explains what is wrong."""
-    parts = body.split(",")
-    if len(parts) != 6 or "%" in body:
+    match = _PLAIN_BET.fullmatch(body)
+    if match is None:
         return None
-    agency, first, last, document, birthdate, number = parts
-    if not (
-        agency.startswith("AGENCY=")
-        and first.startswith("FIRST_NAME=")
-        and last.startswith("LAST_NAME=")
-        and document.startswith("DOCUMENT=")
-        and birthdate.startswith("BIRTHDATE=")
-        and number.startswith("NUMBER=")
-    ):
-        return None
-    agency, number, birthdate = agency[7:], number[7:], birthdate[10:]
-    if not (
-        0 < len(agency) <= MAX_INT_DIGITS
-        and 0 < len(number) <= MAX_INT_DIGITS
-        and (agency + number).isdigit()
-        and len(birthdate) == 10
-        and birthdate[4] == "-" == birthdate[7]
-        and (birthdate[:4] + birthdate[5:7] + birthdate[8:]).isdigit()
-        and (agency + number + birthdate).isascii()
-    ):
-        return None
+    agency, first, last, document, birthdate, number = match.groups()
     try:
         date = datetime.date.fromisoformat(birthdate)
     except ValueError:
         return None
-    return Bet(int(agency), first[11:], last[10:], document[9:], date, int(number))
+    return Bet(int(agency), first, last, document, date, int(number))
 
 
 def _decode_any_bet(body: str, index: int) -> Bet:

@@ -1,7 +1,6 @@
 """Percent-escaping of the characters that delimit fields and messages."""
 
 import re
-from urllib.parse import unquote
 
 from protocol.errors import ProtocolError
 
@@ -9,6 +8,11 @@ _ESCAPES = {"%": "%25", ",": "%2C", ";": "%3B", "=": "%3D", "\r": "%0D", "\n": "
 _TABLE = str.maketrans(_ESCAPES)
 _RESERVED = re.compile(r"[%,;=\r\n]")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def needs_escape(value: str) -> bool:
+    """Whether the value holds a character that must be escaped."""
+    return _RESERVED.search(value) is not None
 
 
 def escape(value: str) -> str:
@@ -25,6 +29,8 @@ def unescape(value: str) -> str:
     bad = _BAD_ESCAPE.search(value)
     if bad is not None:
         raise ProtocolError(f"bad escape {value[bad.start() : bad.start() + 3]!r}")
+    from urllib.parse import unquote  # only escaped values need it; keeps start-up light
+
     try:
         return unquote(value, errors="strict")
     except UnicodeDecodeError:

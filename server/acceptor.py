@@ -2,6 +2,7 @@
 shuts everything down in order."""
 
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -58,6 +59,9 @@ class Acceptor:
         announce_draw(store)
         flag = StopFlag(extra_signals=(signal.SIGCHLD,))
         listener = self._listen()
+        # Children are forked from here: keep the collector from touching (and so copying)
+        # every inherited object in each of them.
+        gc.freeze()
         log.info(
             event(
                 "listen",

@@ -27,6 +27,15 @@ def rows_bytes(bets: Iterable[Bet]) -> bytes:
     )
 
 
+def row_lines(bets: list[Bet]) -> list[bytes]:
+    """Each bet's CSV row as bytes ending in \n, so a caller can append any slice of them."""
+    data = rows_bytes(bets)
+    lines = data.split(b"\n")
+    if len(lines) == len(bets) + 1:  # one line per row: no field needed a line break
+        return [line + b"\n" for line in lines[:-1]]
+    return [rows_bytes([bet]) for bet in bets]
+
+
 def row_to_bet(row: list[str]) -> Bet:
     """One parsed CSV row as a Bet; raises BadRow."""
     if len(row) != 6:

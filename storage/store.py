@@ -19,7 +19,7 @@ from domain import Bet
 from storage.database import connect
 from storage.migrations import load_migrations, schema_version
 from storage.paths import StoragePaths
-from storage.rows import rows_bytes
+from storage.rows import row_lines
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,11 @@ class BetStore:
         """
         if any(b.agency != agency for bets, _ in batches for b in bets):
             raise ValueError("every bet of a batch must belong to its agency")
+        # Encoded before taking the lock, which then covers only the database work and one
+        # write: the CSV lines of each batch, and one timestamp for the group (a per-row SQL
+        # default would cost a call per row).
+        lines = [row_lines(list(bets)) for bets, _ in batches]
+        received = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         with self._writing():
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
@@ -146,41 +151,40 @@ class BetStore:
                 csv_length, last_seq, finished, drawn = conn.execute(
                     _STATE, (agency, agency)
                 ).fetchone()
-                first = position = 0 if last_seq is None else last_seq + 1
+                position = 0 if last_seq is None else last_seq + 1
                 outcomes: list[Stored | SequenceGap | AgencyClosed] = []
-                new: list[Bet] = []
-                for bets, seq in batches:
+                rows: list[tuple] = []
+                new_lines: list[bytes] = []
+                for (bets, seq), batch_lines in zip(batches, lines, strict=True):
                     start = position if seq is None else seq
                     if start > position:
                         outcomes.append(SequenceGap(agency, position, start))
                         continue
-                    fresh = bets[position - start :]
+                    skip = position - start
+                    fresh = bets[skip:]
                     if fresh and (finished or drawn):
                         outcomes.append(AgencyClosed(_closed_reason(agency, drawn)))
                         continue
-                    new.extend(fresh)
+                    rows += [
+                        (agency, position + i, b.first_name, b.last_name, b.document,
+                         b.birthdate.isoformat(), b.number, received)
+                        for i, b in enumerate(fresh)
+                    ]  # fmt: skip
+                    new_lines += batch_lines[skip:]
                     position += len(fresh)
                     outcomes.append(Stored(len(fresh), position))
-                if not new:
+                if not rows:
                     conn.execute("ROLLBACK")
                     return outcomes
-                data = rows_bytes(new)
+                data = b"".join(new_lines)
                 self._fault("before_csv_write")
                 self._write_csv(csv_length, data)
                 self._fault("csv_written")
-                # One timestamp for the group: a per-row SQL default costs a call per row.
-                received = (
-                    datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-                )
                 conn.executemany(
                     "INSERT INTO bets (agency, seq, first_name, last_name, document, birthdate,"
                     " number, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (agency, first + i, b.first_name, b.last_name, b.document,
-                         b.birthdate.isoformat(), b.number, received)
-                        for i, b in enumerate(new)
-                    ],
-                )  # fmt: skip
+                    rows,
+                )
                 conn.execute("UPDATE csv_state SET length = ?", (csv_length + len(data),))
                 self._fault("before_commit")
                 conn.execute("COMMIT")
@@ -190,7 +194,15 @@ class BetStore:
                     raise StorageError(f"could not store the batch: {exc}") from exc
                 raise
             self._fault("committed")
-            return outcomes
+        # Made durable after the lock is released: writers overlap their flushes (the kernel
+        # coalesces them) and the lock is held for one fsync per group, SQLite's. Nothing is
+        # acknowledged before this returns; a crash before it leaves bets.csv shorter than
+        # recorded, which recovery rebuilds from the database.
+        try:
+            os.fdatasync(self._csv_fd)
+        except OSError as exc:
+            raise StorageError(f"could not flush bets.csv: {exc}") from exc
+        return outcomes
 
     def finish(self, agency: int, agencies: int, winning_number: int) -> Finished:
         """Record the agency's END; when it is the last of 1..agencies, record the draw too."""
@@ -254,7 +266,6 @@ class BetStore:
         # A crashed earlier write may have left bytes past the recorded length.
         if os.fstat(self._csv_fd).st_size > offset:
             os.ftruncate(self._csv_fd, offset)
-        os.fdatasync(self._csv_fd)
 
     def _abort(self, csv_length: int | None) -> None:
         if self._conn.in_transaction:

@@ -1,6 +1,5 @@
 """The server as a real process on 127.0.0.1."""
 
-import dataclasses
 import signal
 import socket
 import threading
@@ -117,7 +116,7 @@ def test_a_batch_with_one_invalid_bet_stores_nothing_and_names_the_bet(make_serv
     server = make_server(AGENCIES=1).start()
     peer = Peer(server.port)
     bets = make_bets(1, 0, 5)
-    bad = [*bets[:2], dataclasses.replace(bets[2], number=10000), *bets[3:]]
+    bad = [*bets[:2], bets[2]._replace(number=10000), *bets[3:]]
     answer = peer.request(Bets(tuple(bad), 0))
     assert answer.result == "fail"
     assert answer.message == "bet 3: NUMBER 10000 is not in 0..9999"

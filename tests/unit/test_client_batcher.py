@@ -1,7 +1,5 @@
 """Batching: maxAmount, the 8 KiB cap whatever the names, the last partial batch, SEQ."""
 
-import dataclasses
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,10 +28,7 @@ def test_seq_starts_at_the_resumed_position():
 
 
 def test_long_multibyte_names_close_batches_before_8_kib():
-    heavy = [
-        dataclasses.replace(b, first_name="Ñ" * 100, last_name="%,;=é" * 20)
-        for b in make_bets(1, 0, 300)
-    ]
+    heavy = [b._replace(first_name="Ñ" * 100, last_name="%,;=é" * 20) for b in make_bets(1, 0, 300)]
     out = list(batches(heavy, 0, 1000))
     assert all(len(b.payload) <= MAX_MESSAGE_BYTES for b in out)
     assert len(out) > 1
@@ -58,7 +53,7 @@ def test_no_bets_no_batches():
 )
 def test_any_names_never_exceed_the_cap_and_nothing_is_lost(names, max_amount, first_seq):
     bets = [
-        dataclasses.replace(b, last_name=name)
+        b._replace(last_name=name)
         for b, name in zip(make_bets(1, 0, len(names)), names, strict=True)
     ]
     out = list(batches(bets, first_seq, max_amount))

@@ -15,6 +15,7 @@ from storage import (
     recover,
 )
 from storage.inspection import check
+from storage.rows import rows_bytes
 from tests.helpers import make_bets, mp_lock
 
 
@@ -175,3 +176,14 @@ def test_winners_are_only_the_agencys_own_after_the_draw(store):
     assert store.winners(1) == [b.document for b in make_bets(1, 0, 30, 10) if b.number == 7574]
     assert store.winners(2) == [b.document for b in make_bets(2, 0, 30, 15) if b.number == 7574]
     assert store.winners(3) == []
+
+
+def test_row_lines_keep_one_entry_per_bet_even_for_a_field_with_a_line_break():
+
+    from storage.rows import row_lines
+
+    bets = make_bets(1, 0, 3)
+    odd = [*bets[:1], bets[1]._replace(last_name="a\nb"), *bets[2:]]
+    lines = row_lines(odd)
+    assert len(lines) == 3 and b"".join(lines) == rows_bytes(odd)
+    assert lines[1].startswith(b"1,") and b'"a\nb"' in lines[1]
