@@ -14,7 +14,7 @@ find_python = for c in python3.13 python3.14 python3; do \
 	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then \
 	    command -v $$c; exit 0; fi; done; exit 1
 
-.PHONY: help install test unit integration lint format run data db up down logs bench chaos clean
+.PHONY: help install test unit integration lint format run data db up down logs bench bench-scale chaos clean
 
 help:
 	@echo "make run      start the server and $(AGENCIES) agency clients locally (no Docker)"
@@ -89,6 +89,9 @@ logs:
 BENCH_RUNS ?= 5
 bench: install
 	BENCH_RUNS=$(BENCH_RUNS) $(if $(filter-out .data,$(DATA)),DATA=$(DATA)) $(PY) -m scripts.bench
+
+bench-scale: install
+	$(PY) -m scripts.bench_scale
 
 CHAOS_SECONDS ?= 60
 chaos: install

@@ -36,6 +36,13 @@ SELECT (SELECT length FROM csv_state),
 """
 
 
+# One range of the (agency, number, seq) index, in stream order; see migration 0004.
+WINNERS_SQL = (
+    "SELECT document FROM bets"
+    " WHERE agency = ? AND number = (SELECT winning_number FROM draw) ORDER BY seq"
+)
+
+
 def _closed_reason(agency: int, drawn: bool) -> str:
     if drawn:
         return "the draw already happened; new bets are refused"
@@ -302,8 +309,7 @@ class BetStore:
         return [
             r[0]
             for r in self._conn.execute(
-                "SELECT b.document FROM bets AS b JOIN draw AS d ON b.number = d.winning_number"
-                " WHERE b.agency = ? ORDER BY b.seq",
+                WINNERS_SQL,
                 (agency,),
             )
         ]

@@ -16,7 +16,7 @@ def stored(tmp_path, batches):
 
 
 def test_a_fresh_start_creates_both_files_and_does_nothing_else(tmp_path):
-    assert recover(tmp_path) == ["migrated bets.db from schema version 0 to 3"]
+    assert recover(tmp_path) == ["migrated bets.db from schema version 0 to 4"]
     assert recover(tmp_path) == []
     assert check(tmp_path)[0]
 

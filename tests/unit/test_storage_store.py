@@ -187,3 +187,14 @@ def test_row_lines_keep_one_entry_per_bet_even_for_a_field_with_a_line_break():
     lines = row_lines(odd)
     assert len(lines) == 3 and b"".join(lines) == rows_bytes(odd)
     assert lines[1].startswith(b"1,") and b'"a\nb"' in lines[1]
+
+
+def test_the_winners_query_is_one_index_range_not_a_scan(store, tmp_path):
+    from storage.store import WINNERS_SQL
+
+    conn = sqlite3.connect(tmp_path / "bets.db")
+    plan = conn.execute("EXPLAIN QUERY PLAN " + WINNERS_SQL, (1,)).fetchall()
+    conn.close()
+    details = " ".join(row[-1] for row in plan)
+    assert "USING INDEX bets_by_agency_number_seq (agency=? AND number=?)" in details
+    assert "TEMP B-TREE" not in details  # no sort step: seq comes in index order
