@@ -1,6 +1,7 @@
 """make bench: the real pipeline (server + N clients over loopback, durable acks), timed.
 
 BENCH_RUNS (default 5) runs after one warm-up; DATA=<dir> uses that folder's agency-<i>.csv,
+BENCH_OUT=<dir> writes elsewhere than .data;
 otherwise a generated set of 5 agencies and 80,000 bets of uneven sizes. Prints one line per
 run and median / min / max of each figure, plus a storage-only floor (the store calls in one
 process, no network) and the ingestion speed of a growing database; writes .data/bench.json.
@@ -221,7 +222,8 @@ def describe(values: list[float]) -> str:
 
 def main() -> int:
     runs = int(os.environ.get("BENCH_RUNS", "5"))
-    work = ROOT / ".data" / "bench"
+    out = Path(os.environ.get("BENCH_OUT", ROOT / ".data"))
+    work = out / "bench"
     work.mkdir(parents=True, exist_ok=True)
     data = Path(os.environ["DATA"]) if os.environ.get("DATA") else work / "data"
     if not os.environ.get("DATA") and not (data / "agency-5.csv").exists():
@@ -276,8 +278,8 @@ def main() -> int:
         "storage_only_s": floors,
         "growing_db_loads_s": growth,
     }
-    (ROOT / ".data" / "bench.json").write_text(json.dumps(report, indent=2))
-    print("\nwrote .data/bench.json")
+    (out / "bench.json").write_text(json.dumps(report, indent=2))
+    print(f"\nwrote {out / 'bench.json'}")
     return 0
 
 

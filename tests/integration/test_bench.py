@@ -1,0 +1,33 @@
+"""`make bench` keeps working: one small run end to end writes its figures."""
+
+import json
+import os
+import subprocess
+import sys
+
+from scripts import gen_data
+from tests.integration.harness import ROOT
+
+
+def test_bench_runs_the_pipeline_and_writes_its_figures(tmp_path):
+    gen_data.main(["--agencies", "2", "--sizes", "300,120", "--out", str(tmp_path / "data")])
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.bench"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DATA": str(tmp_path / "data"),
+            "BENCH_RUNS": "1",
+            "BENCH_OUT": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "end to end, s" in result.stdout and "storage only (floor), s" in result.stdout
+    report = json.loads((tmp_path / "bench.json").read_text())
+    (run,) = report["runs"]
+    assert run["bets"] == 420
+    assert run["wall_s"] > 0 and run["server_peak_pss_mb"] > 0 and run["end_to_winners_ms"] >= 0
+    assert len(report["growing_db_loads_s"]) == 10
