@@ -25,6 +25,7 @@ help:
 	@echo "make up/down/logs   the same system in containers"
 	@echo "make chaos   random faults for CHAOS_SECONDS (60), verified each round"
 	@echo "make bench   the real pipeline timed (BENCH_RUNS=5, DATA=<dir> for other files)"
+	@echo "make bench-scale   the winners query on a 10-million-bet database"
 
 install: $(STAMP)
 
