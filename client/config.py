@@ -9,8 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from common.logs import parse_level
+
 CONFIG_PATH = Path(__file__).resolve().parent / "config.yaml"
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigError(ValueError):
@@ -29,12 +30,6 @@ def _seconds(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{text!r} must be a number of seconds >= 0")
     return value
-
-
-def _level(text: str) -> str:
-    if text.upper() not in LEVELS:
-        raise ValueError(f"{text!r} is not one of {', '.join(LEVELS)}")
-    return text.upper()
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -58,7 +53,7 @@ SETTINGS: dict[str, tuple[str, object, Callable[[str], object], str]] = {
     "id": ("CLI_ID", None, _positive_int, "agency number"),
     "server.address": ("CLI_SERVER_ADDRESS", "server:12345", _address, "host:port"),
     "batch.maxAmount": ("CLI_BATCH_MAXAMOUNT", 128, _positive_int, "bets per batch at most"),
-    "log.level": ("CLI_LOG_LEVEL", "INFO", _level, "log level"),
+    "log.level": ("CLI_LOG_LEVEL", "INFO", parse_level, "log level"),
     "data.path": ("CLI_DATA_PATH", "/data/agency.csv", _text, "the agency's bets"),
     "data.rejectsPath": ("CLI_REJECTS_PATH", None, _text, "where refused rows are written"),
     "retry.maxSeconds": ("CLI_RETRY_MAXSECONDS", 30, _seconds, "how long to keep reconnecting"),

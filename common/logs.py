@@ -4,6 +4,14 @@ import logging
 import sys
 
 FORMAT = "%(asctime)s %(levelname)-8s %(message)s"
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def parse_level(text: str) -> str:
+    """A log level name, any case; ValueError naming the accepted ones otherwise."""
+    if text.upper() not in LEVELS:
+        raise ValueError(f"{text!r} is not one of {', '.join(LEVELS)}")
+    return text.upper()
 
 
 def setup_logging(level: str) -> None:

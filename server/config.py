@@ -8,8 +8,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from common.logs import parse_level
+
 CONFIG_PATH = Path(__file__).resolve().parent / "config.ini"
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigError(ValueError):
@@ -39,12 +40,6 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _level(text: str) -> str:
-    if text.upper() not in LEVELS:
-        raise ValueError(f"{text!r} is not one of {', '.join(LEVELS)}")
-    return text.upper()
-
-
 def _path(text: str) -> str:
     if not text.strip():
         raise ValueError("must not be empty")
@@ -55,7 +50,7 @@ def _path(text: str) -> str:
 SETTINGS: dict[str, tuple[Callable[[str], object], str]] = {
     "SERVER_PORT": (_int(1, 65535), "TCP port"),
     "SERVER_LISTEN_BACKLOG": (_int(1), "listen backlog"),
-    "LOGGING_LEVEL": (_level, "log level"),
+    "LOGGING_LEVEL": (parse_level, "log level"),
     "AGENCIES": (_int(1), "agencies that must send END before the draw (ids 1..AGENCIES)"),
     "STORAGE_DIR": (_path, "where bets.csv and bets.db live"),
     "WINNING_NUMBER": (_int(0, 9999), "the drawn number"),
