@@ -5,6 +5,7 @@ query), so after a lost connection the client reconnects, asks RESUME where it s
 runs the same steps again from there.
 """
 
+import contextlib
 import logging
 import random
 import socket
@@ -159,12 +160,14 @@ class AgencyClient:
         """Send every batch from position on, with up to WINDOW of them awaiting answers:
         the server stores what arrives together in one commit, and neither side idles."""
         in_flight: deque[Batch] = deque()
-        for batch in batches(self.source.bets(position), position, self.config.batch_max_amount):
-            self._check_stop()
-            if len(in_flight) == WINDOW:
-                self._settle(in_flight.popleft(), in_flight)
-            self._write(batch.payload)
-            in_flight.append(batch)
+        # closing(): the input file is closed as soon as sending stops, for any reason.
+        with contextlib.closing(self.source.bets(position)) as bets:
+            for batch in batches(bets, position, self.config.batch_max_amount):
+                self._check_stop()
+                if len(in_flight) == WINDOW:
+                    self._settle(in_flight.popleft(), in_flight)
+                self._write(batch.payload)
+                in_flight.append(batch)
         while in_flight:
             self._settle(in_flight.popleft(), in_flight)
 
