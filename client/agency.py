@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from client.batcher import Batch, batches
 from client.config import ClientConfig
 from client.reader import BetSource, Rejects
+from client.retry import GiveUp, RetryBudget
 from common.logs import event
 from common.signals import StopFlag
 from protocol import (
-    FAIL,
+    SERVER_BUSY,
     SUCCESS,
     WAIT,
     End,
@@ -37,13 +38,18 @@ log = logging.getLogger(__name__)
 ANSWER_TIMEOUT_S = 60  # the server holds WINNERS a few seconds; anything longer is a hang
 CONNECT_TIMEOUT_S = 5
 PROGRESS_EVERY_S = 2
-BACKOFF_FIRST_S = 0.05
-BACKOFF_MAX_S = 2
 WINDOW = 8  # batches awaiting an answer at most (64 KiB)
+# A WINNERS answered `wait` sooner than this (a server that does not hold it) is asked again
+# only after a pause of about this long.
+WINNERS_POLL_S = 0.5
 
 
 class Disconnected(Exception):
     """The connection was lost (or the server turned us away for now); retry."""
+
+    def __init__(self, reason: str, retry_ms: int | None = None) -> None:
+        super().__init__(reason)
+        self.retry_s = (retry_ms or 0) / 1000
 
 
 class Refused(Exception):
@@ -56,6 +62,10 @@ class Stopped(Exception):
 
 class Resync(Exception):
     """The server could not store a batch for now; resume from its position later."""
+
+    def __init__(self, reason: str, retry_ms: int | None = None) -> None:
+        super().__init__(reason)
+        self.retry_s = (retry_ms or 0) / 1000
 
 
 @dataclass
@@ -72,9 +82,11 @@ class AgencyClient:
         self.rejects = Rejects(config.rejects_path)
         self.source = BetSource(config.data_path, config.agency, self.rejects)
         self.summary = Summary()
+        self.retry = RetryBudget(config.retry_max_seconds)
         self._sock: socket.socket | None = None
         self._stream: MessageStream | None = None
         self._last_progress = time.monotonic()
+        self._attempts = 0
 
     def run(self) -> int:
         """The whole run; the exit code (0 done or stopped, 1 failed)."""
@@ -86,7 +98,7 @@ class AgencyClient:
                     documents = self._run_steps()
                     break
                 except Disconnected as exc:
-                    log.warning(event("connection", "fail", error=exc))
+                    self._pause_before_retry(exc, exc.retry_s)
                     self._close_socket()
         except Stopped:
             self._close_socket(log_it=True)
@@ -120,10 +132,18 @@ class AgencyClient:
 
     # --- the steps --------------------------------------------------------------------
 
+    def _pause_before_retry(self, reason: Exception, hint_s: float) -> None:
+        """Wait before trying again, or fail once retry.maxSeconds passed without progress."""
+        try:
+            pause = self.retry.pause(hint_s)
+        except GiveUp as exc:
+            raise Refused(f"{exc}; last error: {reason}") from None
+        action = "connect" if self._sock is None else "connection"
+        log.warning(event(action, "fail", error=reason, retry_in=f"{pause:.2f}s"))
+        self._pause(pause)
+
     def _run_steps(self) -> list[str]:
         agency = self.config.agency
-        retry_until = None
-        delay = BACKOFF_FIRST_S
         while True:
             position = int(self._expect_success(self._ask(Resume(agency)), "RESUME"))
             log.info(event("resume", "success", position=position))
@@ -132,21 +152,24 @@ class AgencyClient:
                 break
             except Resync as exc:
                 # The server could not store a batch for now (e.g. a full disk): go on from
-                # its position after a pause, for up to retry.maxSeconds.
-                now = time.monotonic()
-                retry_until = retry_until or now + self.config.retry_max_seconds
-                log.warning(event("apuesta_enviada", "fail", error=exc, retry=now < retry_until))
-                if now >= retry_until:
-                    raise Refused(f"the server could not store the batches: {exc}") from None
-                self._pause(min(retry_until - now, random.uniform(0, delay) + 0.01))
-                delay = min(delay * 2, BACKOFF_MAX_S)
+                # its position after a pause, within retry.maxSeconds.
+                log.warning(event("apuesta_enviada", "fail", error=exc, retry=True))
+                self._pause_before_retry(exc, exc.retry_s)
         self._expect_success(self._ask(End(agency)), "END")
+        self.retry.progress()
         log.info(event("fin_apuestas", "success", bets=self.source.total))
         while True:
+            asked = time.monotonic()
             answer = self._ask(Winners(agency))
             if answer.result != WAIT:
                 break
+            # The draw is awaited, which is progress, not a failure; a server that did not
+            # hold the question is asked again only after a pause.
+            self.retry.progress()
             log.debug(event("consulta_ganadores", "in_progress", reason=answer.message))
+            hint = (answer.retry_ms or 0) / 1000
+            if hint or time.monotonic() - asked < WINNERS_POLL_S:
+                self._pause(hint + random.uniform(0.5, 1) * WINNERS_POLL_S)
         self._expect_success(answer, "WINNERS")
         documents = list(answer.documents or ())
         while len(documents) < int(answer.message):  # more than fit in one answer
@@ -175,6 +198,7 @@ class AgencyClient:
         """Read the answer to the oldest batch in flight."""
         answer = self._read()
         if answer.result == SUCCESS:
+            self.retry.progress()
             self.summary.sent += batch.count
             self.summary.stored += int(answer.message)
             log.debug(event("apuesta_enviada", "success", cantidad=batch.count, seq=batch.seq))
@@ -184,7 +208,9 @@ class AgencyClient:
             for _ in range(len(in_flight)):  # answers to the later ones, refused as gaps
                 self._read()
             in_flight.clear()
-            raise Resync(answer.message)
+            if answer.message == SERVER_BUSY:
+                raise Disconnected(SERVER_BUSY, answer.retry_ms)
+            raise Resync(answer.message, answer.retry_ms)
         log.error(event("apuesta_enviada", "fail", cantidad=batch.count, error=answer.message))
         raise Refused(f"the server refused the batch at position {batch.seq}")
 
@@ -194,8 +220,8 @@ class AgencyClient:
             self._check_stop()
 
     def _expect_success(self, answer: Response, what: str) -> str:
-        if answer.result == FAIL and answer.message == "server busy":
-            raise Disconnected("server busy")
+        if answer.message == SERVER_BUSY and answer.result != SUCCESS:
+            raise Disconnected(SERVER_BUSY, answer.retry_ms)
         if answer.result != SUCCESS:
             raise Refused(f"{what} refused: {answer.message}")
         return answer.message
@@ -232,33 +258,18 @@ class AgencyClient:
             raise Disconnected(str(exc) or type(exc).__name__) from None
 
     def _connect(self) -> None:
-        """Connect, retrying with exponential backoff and jitter for retry.maxSeconds."""
+        """One connection attempt; Disconnected if it fails (run() retries with backoff)."""
+        self._check_stop()
         host, port = self.config.server
-        deadline = time.monotonic() + self.config.retry_max_seconds
-        delay = BACKOFF_FIRST_S
-        attempt = 0
-        while True:
-            self._check_stop()
-            attempt += 1
-            try:
-                timeout = max(0.1, min(CONNECT_TIMEOUT_S, deadline - time.monotonic()))
-                self._sock = socket.create_connection((host, port), timeout=timeout)
-                self._sock.settimeout(ANSWER_TIMEOUT_S)
-                self._stream = MessageStream(self._sock, wake_fd=self.flag.wake_fd)
-                log.info(event("connect", "success", server=f"{host}:{port}", attempt=attempt))
-                return
-            except OSError as exc:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise Refused(
-                        f"cannot reach {host}:{port} after {self.config.retry_max_seconds}s: {exc}"
-                    ) from None
-                log.info(
-                    event("connect", "fail", attempt=attempt, error=exc, retry_in=f"{delay:.2f}s")
-                )
-                # Full jitter keeps many clients restarting together from retrying in step.
-                self._pause(min(left, random.uniform(0, delay) + 0.01))
-                delay = min(delay * 2, BACKOFF_MAX_S)
+        try:
+            self._sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S)
+        except OSError as exc:
+            self._sock = None
+            raise Disconnected(f"cannot reach {host}:{port}: {exc}") from None
+        self._sock.settimeout(ANSWER_TIMEOUT_S)
+        self._stream = MessageStream(self._sock, wake_fd=self.flag.wake_fd)
+        self._attempts += 1
+        log.info(event("connect", "success", server=f"{host}:{port}", attempt=self._attempts))
 
     def _check_stop(self) -> None:
         if self.flag.stopping:

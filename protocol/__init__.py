@@ -17,6 +17,7 @@ from protocol.framing import LineBuffer
 from protocol.messages import (
     FAIL,
     MAX_MESSAGE_BYTES,
+    SERVER_BUSY,
     SUCCESS,
     WAIT,
     Bets,
@@ -32,6 +33,7 @@ from protocol.messages import (
 __all__ = [
     "FAIL",
     "MAX_MESSAGE_BYTES",
+    "SERVER_BUSY",
     "SUCCESS",
     "WAIT",
     "Bets",

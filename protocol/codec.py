@@ -61,10 +61,12 @@ def encode(message: Message) -> bytes:
                 text += f",OFFSET={message.offset}"
         case Ping():
             text = "PING"
-        case Response(result, text_message, documents):
+        case Response(result, text_message, documents, retry_ms):
             text = f"RESULT={escape(result)},MESSAGE={escape(text_message)}"
             if documents is not None:
                 text += ",DOCUMENTS=" + ";".join(escape(d) for d in documents)
+            if retry_ms is not None:
+                text += f",RETRY_MS={retry_ms}"
         case _:
             raise TypeError(f"not a protocol message: {message!r}")
     return _checked(text.encode() + b"\n")
@@ -105,7 +107,9 @@ def decode_request(line: bytes) -> Request:
 
 def decode_response(line: bytes) -> Response:
     """Decode one server answer (a line without its \\n), or raise ProtocolError."""
-    fields = _fields(_text(line).split(","), ("RESULT", "MESSAGE", "DOCUMENTS"), "answer", 2)
+    fields = _fields(
+        _text(line).split(","), ("RESULT", "MESSAGE", "DOCUMENTS", "RETRY_MS"), "answer", 2
+    )
     result = unescape(fields["RESULT"])
     if result not in RESULTS:
         raise ProtocolError(f"answer: RESULT {result!r} is not one of {', '.join(RESULTS)}")
@@ -113,7 +117,8 @@ def decode_response(line: bytes) -> Response:
     if "DOCUMENTS" in fields:
         raw = fields["DOCUMENTS"]
         documents = tuple(unescape(d) for d in raw.split(";")) if raw else ()
-    return Response(result, unescape(fields["MESSAGE"]), documents)
+    retry_ms = _int(fields["RETRY_MS"], "RETRY_MS") if "RETRY_MS" in fields else None
+    return Response(result, unescape(fields["MESSAGE"]), documents, retry_ms)
 
 
 def peek_bet_count(line: bytes) -> int | None:

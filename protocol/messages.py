@@ -11,6 +11,9 @@ FAIL = "fail"
 WAIT = "wait"
 RESULTS = (SUCCESS, FAIL, WAIT)
 
+# The answer when the server cannot take a connection now (result WAIT, with RETRY_MS).
+SERVER_BUSY = "server busy"
+
 
 @dataclass(frozen=True, slots=True)
 class Bets:
@@ -49,11 +52,13 @@ class Ping:
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """The server's one-line answer; documents is only present on WINNERS answers."""
+    """The server's one-line answer; documents is only present on WINNERS answers, retry_ms
+    (how long to wait before asking again) on some WAIT answers."""
 
     result: str
     message: str
     documents: tuple[str, ...] | None = None
+    retry_ms: int | None = None
 
 
 Request = Bets | End | Winners | Resume | Ping

@@ -40,6 +40,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _workers(text: str) -> int:
+    count = _int(0, 1024)(text)
+    # 0: twice the CPUs plus one (gunicorn's rule of thumb): a worker waiting on an fsync
+    # leaves its CPU to another.
+    return count or 2 * (os.cpu_count() or 1) + 1
+
+
 def _path(text: str) -> str:
     if not text.strip():
         raise ValueError("must not be empty")
@@ -54,7 +61,8 @@ SETTINGS: dict[str, tuple[Callable[[str], object], str]] = {
     "AGENCIES": (_int(1), "agencies that must send END before the draw (ids 1..AGENCIES)"),
     "STORAGE_DIR": (_path, "where bets.csv and bets.db live"),
     "WINNING_NUMBER": (_int(0, 9999), "the drawn number"),
-    "MAX_CONNECTIONS": (_int(1), "connections served at once"),
+    "MAX_CONNECTIONS": (_int(1), "client connections open at once (capped by open files)"),
+    "WORKERS": (_workers, "worker processes answering messages (0: 2 x CPUs + 1)"),
     "IDLE_TIMEOUT_S": (_seconds, "a connection with no complete message for this long is closed"),
     "WINNERS_WAIT_S": (_seconds, "how long a WINNERS before the draw is held open"),
     "SHUTDOWN_GRACE_S": (_seconds, "how long shutdown waits for connections to finish"),
@@ -70,6 +78,7 @@ class ServerConfig:
     storage_dir: str
     winning_number: int
     max_connections: int
+    workers: int
     idle_timeout_s: float
     winners_wait_s: float
     shutdown_grace_s: float

@@ -1,15 +1,11 @@
-"""A child process serving one connection until EOF, idle timeout or shutdown."""
+"""One turn of a connection in a worker: answer every complete message that has arrived,
+then give the connection back to the acceptor (or close it)."""
 
-import contextlib
 import logging
-import os
-import signal
-import socket
-import sys
+import time
 from dataclasses import dataclass
 
 from common.logs import event
-from common.signals import StopFlag, die_with_parent, reset_signals
 from protocol import (
     FAIL,
     Bets,
@@ -20,65 +16,15 @@ from protocol import (
     encode,
     peek_bet_count,
 )
-from server.config import ServerConfig
-from server.faults import fault_hook
-from server.session import Session
-from server.state import LotteryState
-from storage import BetStore
-from transport import ConnectionClosed, Interrupted, MessageStream
+from server.handoff import Outcome, Ticket
+from server.session import HELD, Session
+from transport import MessageStream
 
 log = logging.getLogger(__name__)
 
-
-def serve_connection(
-    sock: socket.socket,
-    peer: str,
-    config: ServerConfig,
-    storage_lock,
-    state: LotteryState,
-    parent_pid: int,
-    inherited: list[socket.socket],
-) -> None:
-    """Child process entry: everything it needs comes in as arguments, nothing via globals."""
-    reset_signals()
-    die_with_parent(parent_pid)
-    for other in inherited:  # the listener: only the acceptor may accept
-        other.close()
-    # SIGUSR1: a newer connection took this agency over.
-    flag = StopFlag(stop_signals=(signal.SIGTERM, signal.SIGINT, signal.SIGUSR1))
-    code = 0
-    try:
-        fault = fault_hook(os.environ.get("LOTTERY_FAULT"), parent_pid)
-        store = BetStore(config.storage_dir, storage_lock, fault=fault)
-    except Exception as exc:
-        log.error(event("connection", "fail", peer=peer, error=f"cannot open storage: {exc}"))
-        sock.close()
-        sys.exit(1)
-    try:
-        reason = _converse(sock, config, store, state, flag)
-        if flag.signum == signal.SIGUSR1:
-            log.info(
-                event(
-                    "connection_closed",
-                    "success",
-                    peer=peer,
-                    reason="taken over by a newer connection",
-                )
-            )
-        else:
-            log.debug(event("connection_closed", "success", peer=peer, reason=reason))
-    except Exception as exc:  # a bug or a broken disk: report it once, never a traceback
-        log.error(event("connection", "fail", peer=peer, error=repr(exc)))
-        code = 1
-    finally:
-        # The Manager may already be gone if the acceptor died; nothing left to release then.
-        with contextlib.suppress(OSError, EOFError):
-            state.release(os.getpid())
-        store.close()
-        sock.close()
-        flag.close()
-    sys.exit(code)
-
+# A turn ends after this long even if the peer keeps sending, so that one busy agency cannot
+# keep a worker from the connections queued behind it.
+TURN_SLICE_S = 0.1
 
 GROUP_LIMIT = 16  # messages handled together at most
 
@@ -105,58 +51,85 @@ def _decoded(line: bytes):
         return Undecodable(line, exc)
 
 
-def _converse(sock, config: ServerConfig, store, state, flag: StopFlag) -> str:
-    """Answer messages one by one; return why the conversation ended."""
-    stream = MessageStream(sock, wake_fd=flag.wake_fd)
-    session = Session(config, store, state, lambda: flag.stopping)
-    # Bounds sendall() to a peer that stops reading; reads have their own deadline.
-    sock.settimeout(config.idle_timeout_s)
-    idle = config.idle_timeout_s
+def serve_turn(sock, ticket: Ticket, session: Session) -> Outcome:
+    """Answer what has arrived on the connection; never waits for the peer."""
+    stream = MessageStream(sock, initial=ticket.buffer)
+    active = False
+    slice_ends = time.monotonic() + TURN_SLICE_S
+
+    def outcome(close: bool, more: bool = False) -> Outcome:
+        return Outcome(
+            ticket.conn_id,
+            close,
+            session.agency,
+            b"" if close else stream.pending(),
+            session.held_since,
+            active,
+            more,
+        )
+
     try:
-        while not flag.stopping:
-            try:
-                # A message already begun is finished even during shutdown.
-                line = stream.read_line(idle, stop=lambda partial: flag.stopping and not partial)
-            except ConnectionClosed:
-                return "peer closed"
-            except Interrupted:
-                return "shutdown"
-            except TimeoutError:
-                log.info(
-                    event("connection", "fail", agency=session.agency, error=f"idle for {idle}s")
-                )
-                return "idle timeout"
-            except MessageTooLarge as exc:
-                stream.send(encode(Response(FAIL, str(exc))))
-                log.info(event("mensaje", "fail", agency=session.agency, error=exc))
-                return "message too large"
-            except ProtocolError as exc:  # EOF in the middle of a message
-                log.info(event("mensaje", "fail", agency=session.agency, error=exc))
-                return "cut message"
-            # A pipelining client may have sent more: take what has arrived, so its batches
-            # are stored together (one lock, one write, one commit for the group).
-            requests = [_decoded(line) for line in [line, *stream.ready_lines(GROUP_LIMIT - 1)]]
-            i = 0
-            while i < len(requests):
-                request = requests[i]
-                if isinstance(request, Bets):
-                    j = i
-                    while j < len(requests) and isinstance(requests[j], Bets):
-                        j += 1
-                    answers = session.handle_bets(requests[i:j])
-                    stream.send(b"".join(encode(answer) for answer in answers))
-                    i = j
-                    continue
-                i += 1
-                if isinstance(request, Undecodable):
-                    request.log(session.agency)
-                    stream.send(encode(Response(FAIL, str(request.error))))
-                    continue
-                response = session.handle(request)
-                if response is None:
-                    return "shutdown"
-                stream.send(encode(response))
-        return "shutdown"
-    except OSError as exc:  # reset by the peer, or it stopped reading
+        while True:
+            lines = stream.ready_lines(GROUP_LIMIT)
+            if not lines:
+                return outcome(_closing(stream, session, ticket.peer))
+            active = True
+            answers, held = _answer_group(lines, session)
+            if answers:
+                stream.send(answers)
+            if held:
+                stream.unread(held)
+                return outcome(False)
+            if time.monotonic() >= slice_ends:
+                return outcome(False, more=True)
+    except OSError as exc:  # reset by the peer, or it stopped reading its answers
         log.info(event("connection", "fail", agency=session.agency, error=exc))
-        return "connection error"
+        return outcome(True)
+
+
+def _closing(stream: MessageStream, session: Session, peer: str) -> bool:
+    """Whether the connection must close now that nothing complete is left; logs why."""
+    error = stream.take_error()
+    if isinstance(error, MessageTooLarge):
+        stream.send(encode(Response(FAIL, str(error))))
+        log.info(event("mensaje", "fail", agency=session.agency, error=error))
+        return True
+    if isinstance(error, ProtocolError):  # EOF in the middle of a message
+        log.info(event("mensaje", "fail", agency=session.agency, error=error))
+        return True
+    if isinstance(error, OSError):
+        log.info(event("connection", "fail", agency=session.agency, error=error))
+        return True
+    if stream.eof:
+        log.debug(event("connection_closed", "success", peer=peer, reason="peer closed"))
+        return True
+    return False
+
+
+def _answer_group(lines: list[bytes], session: Session) -> tuple[bytes, list[bytes]]:
+    """The answers to lines, in order, and the lines left unanswered behind a held WINNERS.
+
+    Consecutive BETS are stored together (one lock, one write, one commit for the group).
+    """
+    requests = [_decoded(line) for line in lines]
+    out: list[bytes] = []
+    i = 0
+    while i < len(requests):
+        request = requests[i]
+        if isinstance(request, Bets):
+            j = i
+            while j < len(requests) and isinstance(requests[j], Bets):
+                j += 1
+            out += [encode(answer) for answer in session.handle_bets(requests[i:j])]
+            i = j
+            continue
+        if isinstance(request, Undecodable):
+            request.log(session.agency)
+            out.append(encode(Response(FAIL, str(request.error))))
+        else:
+            response = session.handle(request)
+            if response is HELD:
+                return b"".join(out), lines[i:]
+            out.append(encode(response))
+        i += 1
+    return b"".join(out), []

@@ -1,11 +1,8 @@
 """What the server answers to each message of one connection. No sockets here."""
 
-import contextlib
 import datetime
 import logging
-import os
-import signal
-from collections.abc import Callable
+import time
 
 from common.logs import event
 from domain import InvalidBet
@@ -31,24 +28,36 @@ from storage import BetStore, StorageError, Stored
 log = logging.getLogger(__name__)
 
 
+class Held:
+    """A WINNERS asked before the draw: answered when the draw happens or its wait ends."""
+
+
+HELD = Held()
+
+
 class Session:
-    """One connection's conversation: it speaks for one agency, bound by its first message."""
+    """One connection's conversation: it speaks for one agency, bound by its first message.
+
+    A session lives for one turn of its connection; what must outlive the turn (the agency,
+    when a held WINNERS began) comes in and goes out through the acceptor.
+    """
 
     def __init__(
         self,
         config: ServerConfig,
         store: BetStore,
         state: LotteryState,
-        stopping: Callable[[], bool],
+        agency: int | None = None,
+        held_since: float | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._state = state
-        self._stopping = stopping
-        self.agency: int | None = None
+        self.agency = agency
+        self.held_since = held_since
 
-    def handle(self, request: Request) -> Response | None:
-        """The answer to one request; None means close without answering (shutting down)."""
+    def handle(self, request: Request) -> Response | Held:
+        """The answer to one request, or HELD for a WINNERS that must wait for the draw."""
         if isinstance(request, Ping):
             return Response(SUCCESS, "PONG")
         if isinstance(request, Bets):
@@ -71,23 +80,13 @@ class Session:
         if not 1 <= agency <= self._config.agencies:
             return f"agency {agency} is not in 1..{self._config.agencies}"
         if self.agency is None:
-            self.agency = agency
-            self._take_over(agency)
+            self.agency = agency  # the acceptor closes an older connection of this agency
         elif agency != self.agency:
             return (
                 f"this connection speaks for agency {self.agency}; "
                 f"use another connection for agency {agency}"
             )
         return None
-
-    def _take_over(self, agency: int) -> None:
-        # A client that reconnected while its old connection still looks alive here: the
-        # newer one serves the agency, the older one finishes its message and closes.
-        previous = self._state.take_over(agency, os.getpid())
-        if previous is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(previous, signal.SIGUSR1)
-            log.info(event("takeover", "success", agency=agency, previous_pid=previous))
 
     def handle_bets(self, requests: list[Bets]) -> list[Response]:
         """Answers to consecutive BETS messages, stored together (one commit for the group)."""
@@ -150,18 +149,22 @@ class Session:
             announce_draw(self._store)
         return Response(SUCCESS, f"agency {agency} finished")
 
-    def _winners(self, request: Winners) -> Response | None:
-        if not self._state.drawn and not self._state.wait_for_draw(
-            self._config.winners_wait_s, self._stopping
-        ):
-            if self._stopping():
-                return None
+    def _winners(self, request: Winners) -> Response | Held:
+        if not self._state.drawn:
+            # Held by the acceptor, not by a process: answered the moment the draw happens.
+            now = time.monotonic()
+            if self.held_since is None:
+                self.held_since = now
+            if now - self.held_since < self._config.winners_wait_s:
+                return HELD
+            self.held_since = None
             done = len(self._state.finished())
             return Response(
                 WAIT,
                 f"the draw has not happened yet ({done} of {self._config.agencies} "
                 "agencies finished)",
             )
+        self.held_since = None
         documents = self._store.winners(request.agency)
         page = _fitting(documents[request.offset :], len(documents))
         log.info(

@@ -44,17 +44,37 @@ def drain(fd: int) -> None:
 class MessageStream:
     """One connection: send bytes whole, read one line at a time with a deadline."""
 
-    def __init__(self, sock, wake_fd: int | None = None, max_bytes: int = MAX_MESSAGE_BYTES):
+    def __init__(
+        self,
+        sock,
+        wake_fd: int | None = None,
+        max_bytes: int = MAX_MESSAGE_BYTES,
+        initial: bytes = b"",
+    ):
         self._sock = sock
         self._wake_fd = wake_fd
-        self._buffer = LineBuffer(max_bytes)
+        # initial: bytes an earlier reader of this connection received but did not consume.
+        self._buffer = LineBuffer(max_bytes, initial)
         self._eof = False
         self._error: Exception | None = None  # found by ready_lines, raised by the next read
 
     @property
-    def has_partial(self) -> bool:
-        """Whether part of an unfinished message has been received."""
-        return self._buffer.has_partial
+    def eof(self) -> bool:
+        """Whether the peer closed its side (what was received before may still be read)."""
+        return self._eof
+
+    def take_error(self) -> Exception | None:
+        """The error ready_lines found (an over-long message, a cut one), if any; clears it."""
+        error, self._error = self._error, None
+        return error
+
+    def unread(self, lines: list[bytes]) -> None:
+        """Give lines back: they are the next ones read."""
+        self._buffer.unread(lines)
+
+    def pending(self) -> bytes:
+        """Received bytes not read as lines yet, for whoever reads this connection next."""
+        return self._buffer.pending()
 
     def send(self, data: bytes) -> None:
         """Write every byte (sendall loops over short writes)."""
@@ -100,7 +120,10 @@ class MessageStream:
                 line = self._buffer.next_line()
                 if line is not None:
                     lines.append(line)
-                elif self._eof or not wait_readable([self._sock.fileno()], 0):
+                elif self._eof:
+                    self._buffer.close()  # raises if a message was cut
+                    break
+                elif not wait_readable([self._sock.fileno()], 0):
                     break
                 else:
                     self._receive()

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from protocol import Bets, End, Resume, Winners, encode, encode_bet
+from protocol import Bets, End, Ping, Resume, Winners, encode, encode_bet
 from storage import load_bets
 from storage.inspection import check
 from tests.helpers import make_bets, wait_for
@@ -169,18 +169,60 @@ def test_after_end_new_bets_are_refused_but_replays_succeed_and_end_repeats(make
     assert peer.request(Resume(1)).message == "10"
 
 
-def test_max_connections_turns_the_next_one_away_as_busy(make_server):
+def admitted_peer(port):
+    """A connection the server took (it answers PING), retrying while a closing one of an
+    earlier step still counts against MAX_CONNECTIONS."""
+
+    def attempt():
+        peer = Peer(port)
+        if peer.request(Ping()).message == "PONG":
+            return peer
+        peer.close()
+        return None
+
+    return wait_for(attempt, what="a connection the server admits")
+
+
+def test_past_max_connections_a_newcomer_is_told_busy_with_a_retry_hint(make_server):
     server = make_server(AGENCIES=2, MAX_CONNECTIONS=2).start()
-    # The readiness PING's child must be gone first: only the Manager is left.
-    wait_for(lambda: len(children_of(server.proc.pid)) == 1, what="PING child to exit")
-    held = [Peer(server.port), Peer(server.port)]
-    for agency, peer in enumerate(held, 1):
-        assert peer.request(Resume(agency)).result == "success"
+    held = [admitted_peer(server.port), admitted_peer(server.port)]
+    for peer in held:
+        peer.send_raw(b"RESUME,AGEN")  # half a message: the connection is never evictable
     extra = Peer(server.port)
-    assert extra.answer().message == "server busy"
+    answer = extra.answer()
+    assert (answer.result, answer.message) == ("wait", "server busy")
+    assert answer.retry_ms is not None and answer.retry_ms > 0
     assert extra.closed_by_server()
     held[0].close()
     wait_for(lambda: Peer(server.port).request(Resume(1)).result == "success", what="a free slot")
+
+
+def test_idle_connections_at_max_connections_cannot_lock_an_agency_out(make_server):
+    server = make_server(AGENCIES=1, MAX_CONNECTIONS=3).start()
+    holders = [admitted_peer(server.port) for _ in range(3)]  # each then idles, PING answered
+    newcomer = wait_for(
+        lambda: (p := Peer(server.port)).request(Resume(1)).result == "success" and p,
+        what="the newcomer to be served instead of the idle holders",
+    )
+    assert newcomer.request(Bets(tuple(make_bets(1, 0, 3)), 0)).message == "3"
+    assert any(peer.closed_by_server() for peer in holders)
+
+
+def test_a_held_winners_makes_room_for_an_agency_that_has_not_finished(make_server):
+    server = make_server(AGENCIES=2, MAX_CONNECTIONS=1, WINNERS_WAIT_S=60).start()
+    waiting = admitted_peer(server.port)
+    assert waiting.request(Bets(tuple(make_bets(1, 0, 5)), 0)).message == "5"
+    assert waiting.request(End(1)).result == "success"
+    waiting.send_raw(encode(Winners(1)))  # held until the draw: the only connection allowed
+    second = wait_for(
+        lambda: (p := Peer(server.port)).request(Resume(2)).result == "success" and p,
+        what="agency 2 to be served",
+    )
+    evicted = waiting.answer()
+    assert (evicted.result, evicted.retry_ms) == ("wait", 1000)
+    second.request(Bets(tuple(make_bets(2, 0, 3)), 0))
+    assert second.request(End(2)).result == "success"
+    assert second.request(Winners(2)).result == "success"
 
 
 def test_a_silent_peer_is_dropped_after_the_idle_timeout(make_server):

@@ -52,6 +52,10 @@ RESPONSES = [
     (b"RESULT=wait,MESSAGE=draw not done yet\n", Response("wait", "draw not done yet")),
     (b"RESULT=success,MESSAGE=PONG\n", Response("success", "PONG")),
     (
+        b"RESULT=wait,MESSAGE=server busy,RETRY_MS=250\n",
+        Response("wait", "server busy", None, 250),
+    ),
+    (
         b"RESULT=fail,MESSAGE=bet 3: NUMBER 12000 is not in 0..9999%2C sorry\n",
         Response("fail", "bet 3: NUMBER 12000 is not in 0..9999, sorry"),
     ),
@@ -186,5 +190,25 @@ def test_message_of_exactly_the_limit_is_accepted_one_byte_more_is_not():
     assert len(fitted) == 8192
     assert lines_fed(fitted, 1) and decode_request(fitted[:-1]).bets[0].last_name.startswith("y")
     buffer = LineBuffer()
+    buffer.feed(b"x" * 8192)
     with pytest.raises(ProtocolError, match="limit"):
-        buffer.feed(b"x" * 8192)
+        buffer.next_line()
+
+
+def test_complete_lines_before_an_oversized_tail_come_out_before_its_error():
+    buffer = LineBuffer()
+    buffer.feed(b"PING\nEND,AGENCY=1\n" + b"x" * 9000)
+    assert buffer.next_line() == b"PING"
+    assert buffer.next_line() == b"END,AGENCY=1"
+    with pytest.raises(ProtocolError, match="limit"):
+        buffer.next_line()
+
+
+def test_unread_lines_come_out_again_first_and_in_order():
+    buffer = LineBuffer()
+    buffer.feed(b"A\nB\nC\nPAR")
+    first, second = buffer.next_line(), buffer.next_line()
+    buffer.unread([first, second])
+    assert [buffer.next_line() for _ in range(3)] == [b"A", b"B", b"C"]
+    assert buffer.next_line() is None
+    assert buffer.pending() == b"PAR"

@@ -1,5 +1,7 @@
 """The server's settings: file, environment overrides, validation."""
 
+import os
+
 import pytest
 
 from server.config import CONFIG_PATH, ConfigError, load_config
@@ -9,7 +11,9 @@ def test_the_shipped_file_gives_the_documented_defaults():
     config = load_config(CONFIG_PATH, environ={})
     assert (config.server_port, config.agencies, config.winning_number) == (12345, 5, 7574)
     assert (config.idle_timeout_s, config.winners_wait_s, config.shutdown_grace_s) == (30, 5, 5)
-    assert (config.max_connections, config.storage_dir) == (64, ".data")
+    assert (config.max_connections, config.storage_dir) == (10000, ".data")
+    assert config.server_listen_backlog == 2048
+    assert config.workers == 2 * (os.cpu_count() or 1) + 1
 
 
 def test_environment_overrides_the_file_and_seconds_take_decimals():

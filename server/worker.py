@@ -1,0 +1,83 @@
+"""A worker process: started ahead of need, it serves turns of connections the acceptor lends
+it, one at a time, until the acceptor closes its channel."""
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+
+from common.logs import event
+from common.signals import StopFlag, die_with_parent, reset_signals
+from server.config import ServerConfig
+from server.connection import serve_turn
+from server.faults import fault_hook
+from server.handoff import ChannelClosed, Outcome, receive_ticket, send_outcome
+from server.session import Session
+from server.state import LotteryState
+from storage import BetStore
+from transport.stream import drain, wait_readable
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(
+    channel,
+    config: ServerConfig,
+    storage_lock,
+    state: LotteryState,
+    parent_pid: int,
+    inherited: list,
+) -> None:
+    """Worker process entry: everything it needs comes in as arguments, nothing via globals."""
+    reset_signals()
+    die_with_parent(parent_pid)
+    # Ctrl-C reaches the whole process group: the acceptor decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for other in inherited:  # the listener, parked connections, other workers' channels
+        with contextlib.suppress(OSError):
+            other.close()
+    flag = StopFlag(stop_signals=(signal.SIGTERM,))
+    try:
+        fault = fault_hook(os.environ.get("LOTTERY_FAULT"), parent_pid)
+        store = BetStore(config.storage_dir, storage_lock, fault=fault)
+    except Exception as exc:
+        log.error(event("worker", "fail", pid=os.getpid(), error=f"cannot open storage: {exc}"))
+        sys.exit(1)
+    code = 0
+    try:
+        _serve(channel, config, store, state, flag)
+    except Exception:
+        log.exception(event("worker", "fail", pid=os.getpid(), error="unexpected error"))
+        code = 1
+    finally:
+        store.close()
+        channel.close()
+        flag.close()
+    sys.exit(code)
+
+
+def _serve(channel, config, store, state, flag: StopFlag) -> None:
+    """Turns until the acceptor closes the channel, or SIGTERM arrives between two turns."""
+    while not flag.stopping:
+        ready = wait_readable([channel.fileno(), flag.wake_fd], None)
+        if flag.wake_fd in ready:
+            drain(flag.wake_fd)
+        if channel.fileno() not in ready:
+            continue
+        try:
+            ticket, sock = receive_ticket(channel)
+        except ChannelClosed:
+            return
+        try:
+            sock.settimeout(config.idle_timeout_s)  # bounds sendall to a peer not reading
+            session = Session(config, store, state, ticket.agency, ticket.held_since)
+            outcome = serve_turn(sock, ticket, session)
+        except BaseException:
+            # The connection goes with the bug; the acceptor must still hear of it.
+            with contextlib.suppress(OSError):
+                send_outcome(channel, Outcome(ticket.conn_id, True, None, b"", None, False, False))
+            raise
+        finally:
+            sock.close()
+        send_outcome(channel, outcome)
