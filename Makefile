@@ -14,7 +14,7 @@ find_python = for c in python3.13 python3.14 python3; do \
 	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then \
 	    command -v $$c; exit 0; fi; done; exit 1
 
-.PHONY: help install test unit integration lint format run data db up down logs bench bench-scale chaos clean
+.PHONY: help install test unit integration lint format run data db up down logs bench bench-agencies bench-scale chaos clean
 
 help:
 	@echo "make run      start the server and $(AGENCIES) agency clients locally (no Docker)"
@@ -25,6 +25,7 @@ help:
 	@echo "make up/down/logs   the same system in containers"
 	@echo "make chaos   random faults for CHAOS_SECONDS (60), verified each round"
 	@echo "make bench   the real pipeline timed (BENCH_RUNS=5, DATA=<dir> for other files)"
+	@echo "make bench-agencies   1,000 agencies at once from one process (AGENCIES, BETS)"
 	@echo "make bench-scale   the winners query on a 10-million-bet database"
 
 install: $(STAMP)
@@ -90,6 +91,12 @@ logs:
 BENCH_RUNS ?= 5
 bench: install
 	BENCH_RUNS=$(BENCH_RUNS) $(if $(filter-out .data,$(DATA)),DATA=$(DATA)) $(PY) -m scripts.bench
+
+# AGENCIES and BETS default to a national round here (1,000 x 80), not make run's 5 x 16,000.
+bench-agencies: install
+	AGENCIES=$(if $(filter command line environment,$(origin AGENCIES)),$(AGENCIES),1000) \
+	  BETS=$(if $(filter command line environment,$(origin BETS)),$(BETS),80) \
+	  $(PY) -m scripts.bench_agencies
 
 bench-scale: install
 	$(PY) -m scripts.bench_scale

@@ -5,6 +5,7 @@ import sys
 
 FORMAT = "%(asctime)s %(levelname)-8s %(message)s"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+QUIET_LIBRARIES = ("filelock",)
 
 
 def parse_level(text: str) -> str:
@@ -19,6 +20,10 @@ def setup_logging(level: str) -> None:
     # logging's default asctime ("2026-11-28 18:44:25,428"): milliseconds make the logs a
     # usable timeline (make bench reads them).
     logging.basicConfig(level=getattr(logging, level), format=FORMAT, stream=sys.stderr, force=True)
+    # Libraries speak only when something is wrong: filelock's per-acquire DEBUG lines would
+    # drown ours (and cost a call each).
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def event(action: str, result: str, **fields: object) -> str:

@@ -1,6 +1,6 @@
 """Fault injection for the fault suite and `make chaos`: never set in production.
 
-LOTTERY_FAULT="<point>:<n>:<action>" makes each connection's storage fail at its n-th pass
+LOTTERY_FAULT="<point>:<n>:<action>" makes each worker's storage fail at its n-th pass
 through <point> (see storage.store: before_csv_write, csv_written, before_commit, committed,
 before_draw_commit, draw_committed). Actions:
   kill-server  SIGKILL the whole server (its acceptor, hence every child and the Manager)

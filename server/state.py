@@ -11,7 +11,9 @@ class LotteryState:
     """Shared, lock-guarded lottery progress; built in the acceptor, passed to each worker."""
 
     def __init__(self, manager, ctx, finished: set[int], drawn: bool) -> None:
-        self._shared = manager.dict(finished=sorted(finished), drawn=drawn)
+        # One key per agency: recording an END is one round trip to the Manager, whatever
+        # the number of agencies (a shared list would be copied both ways on each END).
+        self._finished = manager.dict(dict.fromkeys(finished, True))
         self._lock = ctx.Lock()
         self._drawn = ctx.Event()
         if drawn:
@@ -23,21 +25,17 @@ class LotteryState:
 
     def finished(self) -> set[int]:
         """The agencies that sent END."""
-        return set(self._shared["finished"])
+        return set(self._finished.keys())
 
     def record_end(self, store: BetStore, agency: int, agencies: int, number: int) -> Finished:
         """Record an END durably and in the shared copy; runs the draw when it is the last."""
         with self._lock:
             result = store.finish(agency, agencies, number)
-            finished = set(self._shared["finished"]) | {agency}
-            self._shared["finished"] = sorted(finished)
-            if result.drew or (not self.drawn and store.draw() is not None):
-                self._shared["drawn"] = True
+            self._finished[agency] = True
+            if result.drew:
                 self._drawn.set()
         return result
 
     def mark_drawn(self) -> None:
         """The draw was recorded outside record_end (at start-up)."""
-        with self._lock:
-            self._shared["drawn"] = True
-            self._drawn.set()
+        self._drawn.set()
