@@ -155,7 +155,11 @@ class AgencyClient:
                 # its position after a pause, within retry.maxSeconds.
                 log.warning(event("apuesta_enviada", "fail", error=exc, retry=True))
                 self._pause_before_retry(exc, exc.retry_s)
-        self._expect_success(self._ask(End(agency)), "END")
+        while (answer := self._ask(End(agency))).result == WAIT and answer.message != SERVER_BUSY:
+            # The server could not record the END for now (a full disk): ask again later.
+            log.warning(event("fin_apuestas", "fail", error=answer.message, retry=True))
+            self._pause_before_retry(Exception(answer.message), (answer.retry_ms or 0) / 1000)
+        self._expect_success(answer, "END")
         self.retry.progress()
         log.info(event("fin_apuestas", "success", bets=self.source.total))
         while True:

@@ -41,6 +41,8 @@ TICK_S = 0.1  # how often timers (idle connections, held WINNERS) are looked at
 BUSY_LOG_EVERY_S = 5.0  # refusals are logged as one line per interval, with a count
 BUSY_RETRY_MS = 1000  # the retry hint sent with `server busy`
 ACCEPTS_PER_WAKE = 256
+MAX_LENT = 32  # connections lent to one worker for one turn at most
+MAX_LENT_BYTES = 128 * 1024  # their unhandled bytes, so tickets never fill the channel
 RESERVED_FDS = 64  # files the acceptor needs besides client connections
 _PARKED = select.EPOLLIN | select.EPOLLRDHUP
 _HELD = select.EPOLLRDHUP
@@ -300,29 +302,40 @@ class Acceptor:
     # --- workers ----------------------------------------------------------------------
 
     def _dispatch(self) -> None:
+        """Lend queued connections to idle workers, first come first served. With more
+        queued than idle workers, a worker gets several: their writes share one commit."""
         idle = self.pool.idle()
         while self.ready and idle:
-            conn = self.table.conns.get(self.ready.popleft())
-            if conn is None or conn.place is not Place.QUEUED:
-                continue
             worker = idle.pop()
-            ticket = Ticket(conn.id, conn.peer, conn.agency, conn.buffer, conn.held_since)
-            try:
-                send_ticket(worker.channel, ticket, conn.sock)
-            except ChannelClosed:
-                self.ready.appendleft(conn.id)  # the worker died; reaped on SIGCHLD
-                continue
-            conn.place = Place.LENT
-            worker.conn_id = conn.id
+            share = min(MAX_LENT, -(-len(self.ready) // (len(idle) + 1)))
+            batch, size = [], 0
+            while self.ready and len(batch) < share and size < MAX_LENT_BYTES:
+                conn = self.table.conns.get(self.ready.popleft())
+                if conn is not None and conn.place is Place.QUEUED:
+                    batch.append(conn)
+                    size += len(conn.buffer)
+            for conn in batch:
+                ticket = Ticket(
+                    conn.id, conn.peer, conn.agency, conn.buffer, conn.held_since, len(batch)
+                )
+                try:
+                    send_ticket(worker.channel, ticket, conn.sock)
+                except ChannelClosed:  # the worker died; reaped on SIGCHLD
+                    self.ready.extendleft(c.id for c in reversed(batch) if c.place is Place.QUEUED)
+                    break
+                conn.place = Place.LENT
+                worker.conn_ids.add(conn.id)
 
     def _finish_turn(self, worker) -> None:
         try:
             outcome = receive_outcome(worker.channel)
         except ChannelClosed:
-            return  # it died: _reap closes the connection it held
-        conn = self.table.conns.get(worker.conn_id)
-        worker.conn_id = None
-        if conn is None or conn.id != outcome.conn_id:
+            return  # it died: _reap closes the connections it held
+        if outcome.conn_id not in worker.conn_ids:
+            return
+        worker.conn_ids.discard(outcome.conn_id)
+        conn = self.table.conns.get(outcome.conn_id)
+        if conn is None:
             return
         previous = self.table.bind(conn, outcome.agency)
         if previous is not None:

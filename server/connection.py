@@ -1,14 +1,16 @@
-"""One turn of a connection in a worker: answer every complete message that has arrived,
-then give the connection back to the acceptor (or close it)."""
+"""One turn of some connections in a worker: answer every complete message that has arrived,
+then give each connection back to the acceptor (or close it)."""
 
 import logging
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 from common.logs import event
 from protocol import (
     FAIL,
     Bets,
+    End,
     MessageTooLarge,
     ProtocolError,
     Response,
@@ -17,7 +19,7 @@ from protocol import (
     peek_bet_count,
 )
 from server.handoff import Outcome, Ticket
-from server.session import HELD, Session
+from server.session import HELD, Session, Write
 from transport import MessageStream
 
 log = logging.getLogger(__name__)
@@ -51,85 +53,135 @@ def _decoded(line: bytes):
         return Undecodable(line, exc)
 
 
-def serve_turn(sock, ticket: Ticket, session: Session) -> Outcome:
-    """Answer what has arrived on the connection; never waits for the peer."""
-    stream = MessageStream(sock, initial=ticket.buffer)
-    active = False
-    slice_ends = time.monotonic() + TURN_SLICE_S
+@dataclass(eq=False)
+class _Turn:
+    """One connection's part of a worker's turn."""
 
-    def outcome(close: bool, more: bool = False) -> Outcome:
+    ticket: Ticket
+    session: Session
+    stream: MessageStream
+    todo: deque = field(default_factory=deque)  # (line, request) received, not answered
+    out: list = field(default_factory=list)  # encoded answers not sent yet
+    write: Write | None = None  # waiting for the round's commit
+    active: bool = False
+    ended: str | None = None  # "park", "close" or "more" once its part of the turn is over
+
+    def outcome(self) -> Outcome:
+        close = self.ended == "close"
+        if not close:
+            self.stream.unread([line for line, _ in self.todo])
         return Outcome(
-            ticket.conn_id,
+            self.ticket.conn_id,
             close,
-            session.agency,
-            b"" if close else stream.pending(),
-            session.held_since,
-            active,
-            more,
+            self.session.agency,
+            b"" if close else self.stream.pending(),
+            self.session.held_since,
+            self.active,
+            self.ended == "more",
         )
 
-    try:
-        while True:
-            lines = stream.ready_lines(GROUP_LIMIT)
-            if not lines:
-                return outcome(_closing(stream, session, ticket.peer))
-            active = True
-            answers, held = _answer_group(lines, session)
-            if answers:
-                stream.send(answers)
-            if held:
-                stream.unread(held)
-                return outcome(False)
-            if time.monotonic() >= slice_ends:
-                return outcome(False, more=True)
-    except OSError as exc:  # reset by the peer, or it stopped reading its answers
-        log.info(event("connection", "fail", agency=session.agency, error=exc))
-        return outcome(True)
 
+def serve_turns(lent: list, session_for, commit) -> list[Outcome]:
+    """Answer what has arrived on each lent (sock, ticket); never waits for a peer.
 
-def _closing(stream: MessageStream, session: Session, peer: str) -> bool:
-    """Whether the connection must close now that nothing complete is left; logs why."""
-    error = stream.take_error()
-    if isinstance(error, MessageTooLarge):
-        stream.send(encode(Response(FAIL, str(error))))
-        log.info(event("mensaje", "fail", agency=session.agency, error=error))
-        return True
-    if isinstance(error, ProtocolError):  # EOF in the middle of a message
-        log.info(event("mensaje", "fail", agency=session.agency, error=error))
-        return True
-    if isinstance(error, OSError):
-        log.info(event("connection", "fail", agency=session.agency, error=error))
-        return True
-    if stream.eof:
-        log.debug(event("connection_closed", "success", peer=peer, reason="peer closed"))
-        return True
-    return False
-
-
-def _answer_group(lines: list[bytes], session: Session) -> tuple[bytes, list[bytes]]:
-    """The answers to lines, in order, and the lines left unanswered behind a held WINNERS.
-
-    Consecutive BETS are stored together (one lock, one write, one commit for the group).
+    Rounds: each connection answers its messages in order up to its next write (a BETS run
+    or an END), the writes of every connection are committed together (one lock, one CSV
+    write, one fsync'd commit for all), the answers are sent, and the next round goes on
+    from there, until nothing complete is left or the time slice ends.
     """
-    requests = [_decoded(line) for line in lines]
-    out: list[bytes] = []
-    i = 0
-    while i < len(requests):
-        request = requests[i]
+    turns = [
+        _Turn(ticket, session_for(ticket), MessageStream(sock, initial=ticket.buffer))
+        for sock, ticket in lent
+    ]
+    slice_ends = time.monotonic() + TURN_SLICE_S
+    while live := [t for t in turns if t.ended is None]:
+        for turn in live:
+            _advance(turn)
+        writes = [t for t in live if t.write is not None]
+        if writes:
+            result = commit([(t.write, t.session.agency) for t in writes])
+            for turn in writes:
+                turn.out += [encode(a) for a in turn.session.answers(turn.write, result)]
+                turn.write = None
+        for turn in live:
+            _flush(turn)
+        if time.monotonic() >= slice_ends:
+            for turn in live:
+                if turn.ended is None:
+                    turn.ended = "more"
+    return [t.outcome() for t in turns]
+
+
+def _advance(turn: _Turn) -> None:
+    """Answer the connection's messages up to its next write; end its part when it has
+    nothing complete left (or holds a WINNERS)."""
+    if not turn.todo:
+        lines = turn.stream.ready_lines(GROUP_LIMIT)
+        if not lines:
+            turn.ended = "close" if _closing(turn) else "park"
+            return
+        turn.active = True
+        turn.todo.extend((line, _decoded(line)) for line in lines)
+    session, todo = turn.session, turn.todo
+    while todo:
+        request = todo[0][1]
         if isinstance(request, Bets):
-            j = i
-            while j < len(requests) and isinstance(requests[j], Bets):
-                j += 1
-            out += [encode(answer) for answer in session.handle_bets(requests[i:j])]
-            i = j
-            continue
-        if isinstance(request, Undecodable):
+            run = []
+            while todo and isinstance(todo[0][1], Bets):
+                run.append(todo.popleft()[1])
+            write = session.plan_bets(run)
+            if write.pending:
+                turn.write = write
+                return
+            turn.out += [encode(answer) for answer in write.answers]
+        elif isinstance(request, End):
+            todo.popleft()
+            write = session.plan_end(request)
+            if isinstance(write, Write):
+                turn.write = write
+                return
+            turn.out.append(encode(write))
+        elif isinstance(request, Undecodable):
+            todo.popleft()
             request.log(session.agency)
-            out.append(encode(Response(FAIL, str(request.error))))
+            turn.out.append(encode(Response(FAIL, str(request.error))))
         else:
             response = session.handle(request)
-            if response is HELD:
-                return b"".join(out), lines[i:]
-            out.append(encode(response))
-        i += 1
-    return b"".join(out), []
+            if response is HELD:  # it stays first in todo, asked again on a later turn
+                turn.ended = "park"
+                return
+            todo.popleft()
+            turn.out.append(encode(response))
+
+
+def _flush(turn: _Turn) -> None:
+    if not turn.out:
+        return
+    try:
+        turn.stream.send(b"".join(turn.out))
+    except OSError as exc:  # reset by the peer, or it stopped reading its answers
+        log.info(event("connection", "fail", agency=turn.session.agency, error=exc))
+        turn.ended = "close"
+    turn.out = []
+
+
+def _closing(turn: _Turn) -> bool:
+    """Whether the connection must close now that nothing complete is left; logs why."""
+    stream, agency = turn.stream, turn.session.agency
+    error = stream.take_error()
+    if isinstance(error, MessageTooLarge):
+        turn.out.append(encode(Response(FAIL, str(error))))  # after every earlier answer
+        log.info(event("mensaje", "fail", agency=agency, error=error))
+        return True
+    if isinstance(error, ProtocolError):  # EOF in the middle of a message
+        log.info(event("mensaje", "fail", agency=agency, error=error))
+        return True
+    if isinstance(error, OSError):
+        log.info(event("connection", "fail", agency=agency, error=error))
+        return True
+    if stream.eof:
+        log.debug(
+            event("connection_closed", "success", peer=turn.ticket.peer, reason="peer closed")
+        )
+        return True
+    return False

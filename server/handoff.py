@@ -1,9 +1,9 @@
 """Handing a connection between the acceptor and a worker over an AF_UNIX socketpair.
 
-The acceptor keeps every client connection and lends it to a worker for one turn: it sends a
-Ticket with the connection's file descriptor (SCM_RIGHTS, socket.send_fds); the worker answers
-what has arrived and sends back an Outcome (no descriptor: the acceptor still holds its own).
-SOCK_SEQPACKET keeps each ticket and outcome one message.
+The acceptor keeps every client connection and lends some to a worker for one turn: it sends,
+per connection, a Ticket with the connection's file descriptor (SCM_RIGHTS, socket.send_fds);
+the worker answers what has arrived and sends back one Outcome per connection (no descriptor:
+the acceptor still holds its own). SOCK_SEQPACKET keeps each ticket and outcome one message.
 """
 
 import pickle
@@ -27,6 +27,7 @@ class Ticket:
     agency: int | None  # bound by the connection's first agency message
     buffer: bytes  # received but not yet handled
     held_since: float | None  # time.monotonic() when its WINNERS was first held, if it is
+    lent_with: int = 1  # how many connections this dispatch lends (this one's ticket first)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import contextlib
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from common.logs import event
 from server.handoff import channel_pair
@@ -23,7 +23,7 @@ class Worker:
     process: object  # multiprocessing.Process
     channel: object  # the acceptor's end of the channel
     started: float
-    conn_id: int | None = None  # the connection it is serving a turn of
+    conn_ids: set = field(default_factory=set)  # the connections lent to it for this turn
 
 
 class WorkerPool:
@@ -55,7 +55,7 @@ class WorkerPool:
         log.debug(event("worker", "success", index=index, pid=process.pid))
 
     def idle(self) -> list[Worker]:
-        return [w for w in self.workers.values() if w.conn_id is None]
+        return [w for w in self.workers.values() if not w.conn_ids]
 
     def by_fd(self) -> dict[int, Worker]:
         return {w.channel.fileno(): w for w in self.workers.values()}

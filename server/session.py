@@ -3,6 +3,7 @@
 import datetime
 import logging
 import time
+from dataclasses import dataclass, field
 
 from common.logs import event
 from domain import InvalidBet
@@ -23,7 +24,7 @@ from protocol import (
 )
 from server.config import ServerConfig
 from server.state import LotteryState
-from storage import BetStore, StorageError, Stored
+from storage import BetStore, Committed, Round, StorageError, Stored
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,26 @@ class Held:
 
 
 HELD = Held()
+
+
+@dataclass
+class Write:
+    """A connection's BETS run or END, planned; committed with its round, then answered."""
+
+    requests: list  # consecutive Bets, or one End
+    answers: list  # Response per request; None while it waits for the commit
+    pending: list[int] = field(default_factory=list)  # requests to commit
+    group_index: int = 0  # where its batches are in the round's groups
+    end_index: int = 0  # where its END is in the round's ends
+
+    def groups(self, agency: int | None) -> list:
+        batches = [
+            (r.bets, r.seq) for r in (self.requests[i] for i in self.pending) if isinstance(r, Bets)
+        ]
+        return [(agency, batches)] if batches else []
+
+    def ends(self) -> list[int]:
+        return [r.agency for r in (self.requests[i] for i in self.pending) if isinstance(r, End)]
 
 
 class Session:
@@ -57,17 +78,24 @@ class Session:
         self.held_since = held_since
 
     def handle(self, request: Request) -> Response | Held:
-        """The answer to one request, or HELD for a WINNERS that must wait for the draw."""
-        if isinstance(request, Ping):
-            return Response(SUCCESS, "PONG")
+        """The answer to one request, or HELD for a WINNERS that must wait for the draw.
+
+        BETS and END are written through a Write (see plan_bets / plan_end), so that the
+        writes of several connections can share one commit; here they commit alone.
+        """
         if isinstance(request, Bets):
             return self.handle_bets([request])[0]
+        if isinstance(request, End):
+            write = self.plan_end(request)
+            if isinstance(write, Response):
+                return write
+            return self.answers(write, self._commit(write))[0]
+        if isinstance(request, Ping):
+            return Response(SUCCESS, "PONG")
         refusal = self._bind(request.agency)
         if refusal is not None:
             return Response(FAIL, refusal)
         match request:
-            case End():
-                return self._end(request.agency)
             case Winners():
                 return self._winners(request)
             case Resume():
@@ -75,6 +103,14 @@ class Session:
                 log.info(event("resume", "success", agency=request.agency, position=position))
                 return Response(SUCCESS, str(position))
         raise TypeError(f"unhandled request {request!r}")
+
+    def handle_bets(self, requests: list[Bets]) -> list[Response]:
+        """Answers to consecutive BETS messages, stored together (one commit for them)."""
+        write = self.plan_bets(requests)
+        return self.answers(write, self._commit(write) if write.pending else None)
+
+    def _commit(self, write: Write) -> Committed | StorageError:
+        return commit_writes([(write, self.agency)], self._config, self._store, self._state)
 
     def _bind(self, agency: int) -> str | None:
         if not 1 <= agency <= self._config.agencies:
@@ -88,35 +124,62 @@ class Session:
             )
         return None
 
-    def handle_bets(self, requests: list[Bets]) -> list[Response]:
-        """Answers to consecutive BETS messages, stored together (one commit for the group)."""
-        responses: list[Response | None] = [None] * len(requests)
-        pending: list[tuple[int, Bets]] = []
+    # --- writes: planned per connection, committed per round, answered per connection -----
+
+    def plan_bets(self, requests: list[Bets]) -> Write:
+        """Refuse what is invalid now; the rest waits for the round's commit."""
+        write = Write(requests, [None] * len(requests))
         for i, request in enumerate(requests):
             refusal = self._bind(request.bets[0].agency) or self._invalid(request.bets)
             if refusal is None:
-                pending.append((i, request))
+                write.pending.append(i)
             else:
-                responses[i] = self._refused(request, FAIL, refusal)
-        if pending:
-            try:
-                outcomes = self._store.store_many(
-                    self.agency, [(r.bets, r.seq) for _, r in pending]
-                )
-            except StorageError as exc:
-                # The data is fine, the disk is not: the client should send it again later.
-                log.error(event("store", "fail", agency=self.agency, error=exc))
-                reason = f"{exc}; nothing of this batch was stored, send it again later"
-                for i, request in pending:
-                    responses[i] = self._refused(request, WAIT, reason)
-                return responses
-            for (i, request), outcome in zip(pending, outcomes, strict=True):
+                write.answers[i] = self._refused(request, FAIL, refusal)
+        return write
+
+    def plan_end(self, request: End) -> Write | Response:
+        refusal = self._bind(request.agency)
+        if refusal is not None:
+            return Response(FAIL, refusal)
+        return Write([request], [None], [0])
+
+    def answers(self, write: Write, result: Committed | StorageError | None) -> list:
+        """The answers to a write's requests, in order, once its round committed (or not)."""
+        if isinstance(result, StorageError):
+            # The data is fine, the disk is not: the client should send it again later.
+            log.error(event("store", "fail", agency=self.agency, error=result))
+        for n, i in enumerate(write.pending):
+            request = write.requests[i]
+            if isinstance(request, End):
+                write.answers[i] = self._end_answer(request.agency, result, write.end_index)
+            elif isinstance(result, StorageError):
+                reason = f"{result}; nothing of this batch was stored, send it again later"
+                write.answers[i] = self._refused(request, WAIT, reason)
+            else:
+                outcome = result.bets[write.group_index][n]
                 if isinstance(outcome, Stored):
                     log.info(event("apuesta_recibida", "success", cantidad=len(request.bets)))
-                    responses[i] = Response(SUCCESS, str(outcome.stored))
+                    write.answers[i] = Response(SUCCESS, str(outcome.stored))
                 else:
-                    responses[i] = self._refused(request, FAIL, str(outcome))
-        return responses
+                    write.answers[i] = self._refused(request, FAIL, str(outcome))
+        return write.answers
+
+    def _end_answer(self, agency: int, result, index: int) -> Response:
+        if isinstance(result, StorageError):
+            return Response(WAIT, f"{result}; the END was not recorded, send it again later")
+        finished = result.ends[index]
+        log.info(
+            event(
+                "fin_apuestas",
+                "success",
+                agency=agency,
+                repeated=not finished.newly,
+                finished=f"{finished.finished_count}/{self._config.agencies}",
+            )
+        )
+        if finished.drew:
+            announce_draw(self._store)
+        return Response(SUCCESS, f"agency {agency} finished")
 
     def _invalid(self, bets) -> str | None:
         today = datetime.date.today()
@@ -132,22 +195,6 @@ class Session:
     def _refused(self, request: Bets, result: str, reason: str) -> Response:
         log.info(event("apuesta_recibida", "fail", cantidad=len(request.bets), error=reason))
         return Response(result, reason)
-
-    def _end(self, agency: int) -> Response:
-        config = self._config
-        result = self._state.record_end(self._store, agency, config.agencies, config.winning_number)
-        log.info(
-            event(
-                "fin_apuestas",
-                "success",
-                agency=agency,
-                repeated=not result.newly,
-                finished=f"{result.finished_count}/{config.agencies}",
-            )
-        )
-        if result.drew:
-            announce_draw(self._store)
-        return Response(SUCCESS, f"agency {agency} finished")
 
     def _winners(self, request: Winners) -> Response | Held:
         if not self._state.drawn:
@@ -176,6 +223,28 @@ class Session:
             )
         )
         return Response(SUCCESS, str(len(documents)), tuple(page))
+
+
+def commit_writes(
+    writes: list[tuple[Write, int | None]],
+    config: ServerConfig,
+    store: BetStore,
+    state: LotteryState,
+) -> Committed | StorageError:
+    """Commit the writes of several connections (each with its agency) as one round."""
+    groups: list = []
+    ends: list[int] = []
+    for write, agency in writes:
+        write.group_index, write.end_index = len(groups), len(ends)
+        groups += write.groups(agency)
+        ends += write.ends()
+    work = Round(groups, ends, config.agencies, config.winning_number)
+    try:
+        committed = store.commit(work)
+    except StorageError as exc:
+        return exc
+    state.record_ends(ends, committed.ends)
+    return committed
 
 
 def announce_draw(store: BetStore) -> None:

@@ -1,10 +1,11 @@
 """Which agencies finished and whether the draw happened, shared by every process.
 
-The Manager holds the live copy (read on every batch), storage the durable one (so a
-restarted server continues the same lottery). Both change together under one lock.
+Storage holds the durable copy (so a restarted server continues the same lottery) and decides;
+the Manager mirrors which agencies finished, and an Event says the draw happened (the acceptor
+and every worker read it without a round trip).
 """
 
-from storage import BetStore, Finished
+from storage import Finished
 
 
 class LotteryState:
@@ -14,7 +15,6 @@ class LotteryState:
         # One key per agency: recording an END is one round trip to the Manager, whatever
         # the number of agencies (a shared list would be copied both ways on each END).
         self._finished = manager.dict(dict.fromkeys(finished, True))
-        self._lock = ctx.Lock()
         self._drawn = ctx.Event()
         if drawn:
             self._drawn.set()
@@ -27,14 +27,12 @@ class LotteryState:
         """The agencies that sent END."""
         return set(self._finished.keys())
 
-    def record_end(self, store: BetStore, agency: int, agencies: int, number: int) -> Finished:
-        """Record an END durably and in the shared copy; runs the draw when it is the last."""
-        with self._lock:
-            result = store.finish(agency, agencies, number)
-            self._finished[agency] = True
-            if result.drew:
-                self._drawn.set()
-        return result
+    def record_ends(self, agencies: list[int], results: list[Finished]) -> None:
+        """Mirror ENDs just committed to storage; the draw Event once one of them drew."""
+        if agencies:
+            self._finished.update(dict.fromkeys(agencies, True))
+        if any(r.drew for r in results):
+            self._drawn.set()
 
     def mark_drawn(self) -> None:
         """The draw was recorded outside record_end (at start-up)."""

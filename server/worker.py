@@ -10,10 +10,10 @@ import sys
 from common.logs import event
 from common.signals import StopFlag, die_with_parent, reset_signals
 from server.config import ServerConfig
-from server.connection import serve_turn
+from server.connection import serve_turns
 from server.faults import fault_hook
-from server.handoff import ChannelClosed, Outcome, receive_ticket, send_outcome
-from server.session import Session
+from server.handoff import ChannelClosed, Outcome, Ticket, receive_ticket, send_outcome
+from server.session import Session, commit_writes
 from server.state import LotteryState
 from storage import BetStore
 from transport.stream import drain, wait_readable
@@ -59,25 +59,42 @@ def run_worker(
 
 def _serve(channel, config, store, state, flag: StopFlag) -> None:
     """Turns until the acceptor closes the channel, or SIGTERM arrives between two turns."""
+
+    def session_for(ticket: Ticket) -> Session:
+        return Session(config, store, state, ticket.agency, ticket.held_since)
+
+    def commit(writes):
+        return commit_writes(writes, config, store, state)
+
     while not flag.stopping:
         ready = wait_readable([channel.fileno(), flag.wake_fd], None)
         if flag.wake_fd in ready:
             drain(flag.wake_fd)
         if channel.fileno() not in ready:
             continue
+        lent: list = []
         try:
-            ticket, sock = receive_ticket(channel)
+            lent.append(receive_ticket(channel))
+            while len(lent) < lent[0][0].lent_with:
+                lent.append(receive_ticket(channel))
         except ChannelClosed:
+            for _, sock in lent:
+                sock.close()
             return
         try:
-            sock.settimeout(config.idle_timeout_s)  # bounds sendall to a peer not reading
-            session = Session(config, store, state, ticket.agency, ticket.held_since)
-            outcome = serve_turn(sock, ticket, session)
+            for _, sock in lent:
+                sock.settimeout(config.idle_timeout_s)  # bounds sendall to a peer not reading
+            outcomes = serve_turns([(sock, ticket) for ticket, sock in lent], session_for, commit)
         except BaseException:
-            # The connection goes with the bug; the acceptor must still hear of it.
+            # The connections go with the bug; the acceptor must still hear of them.
             with contextlib.suppress(OSError):
-                send_outcome(channel, Outcome(ticket.conn_id, True, None, b"", None, False, False))
+                for ticket, _ in lent:
+                    send_outcome(
+                        channel, Outcome(ticket.conn_id, True, None, b"", None, False, False)
+                    )
             raise
         finally:
-            sock.close()
-        send_outcome(channel, outcome)
+            for _, sock in lent:
+                sock.close()
+        for outcome in outcomes:
+            send_outcome(channel, outcome)

@@ -10,7 +10,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from filelock import FileLock
@@ -25,14 +25,13 @@ log = logging.getLogger(__name__)
 
 FaultHook = Callable[[str], None]
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-# Everything a store call needs to know, in one statement: the recorded CSV length, the
-# agency's last position (MAX over the UNIQUE (agency, seq) index: O(log n)), whether it
-# finished and whether the draw happened.
-_STATE = """
-SELECT (SELECT length FROM csv_state),
-       (SELECT MAX(seq) FROM bets WHERE agency = ?),
-       EXISTS (SELECT 1 FROM agencies WHERE agency = ?),
-       EXISTS (SELECT 1 FROM draw)
+# What a commit needs to know: the recorded CSV length and whether the draw happened, then
+# per agency its last position (MAX over the UNIQUE (agency, seq) index: O(log n)) and
+# whether it finished.
+_CSV_AND_DRAW = "SELECT (SELECT length FROM csv_state), EXISTS (SELECT 1 FROM draw)"
+_AGENCY_STATE = """
+SELECT (SELECT MAX(seq) FROM bets WHERE agency = ?),
+       EXISTS (SELECT 1 FROM agencies WHERE agency = ?)
 """
 
 
@@ -83,6 +82,40 @@ class Finished:
     newly: bool
     drew: bool
     finished_count: int
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one commit writes: batches per agency (in order), then ENDs."""
+
+    groups: Sequence[tuple[int, Sequence[tuple[Sequence[Bet], int | None]]]]
+    ends: Sequence[int]
+    agencies: int = 0  # the lottery's agency count, for the draw (with ends)
+    winning_number: int = 0
+
+
+@dataclass(frozen=True)
+class Committed:
+    """Per group, each batch's outcome; per END, what it did."""
+
+    bets: list[list["Stored | SequenceGap | AgencyClosed"]]
+    ends: list[Finished]
+
+
+@dataclass
+class _Plan:
+    received: str
+    rows: list[tuple] = field(default_factory=list)
+    lines: list[bytes] = field(default_factory=list)
+
+    def add(self, agency: int, position: int, bets, lines: list[bytes]) -> None:
+        received = self.received
+        self.rows += [
+            (agency, position + i, b.first_name, b.last_name, b.document,
+             b.birthdate.isoformat(), b.number, received)
+            for i, b in enumerate(bets)
+        ]  # fmt: skip
+        self.lines += lines
 
 
 @dataclass(frozen=True)
@@ -143,95 +176,118 @@ class BetStore:
         starting past the position is a SequenceGap; new bets of an agency that finished, or
         after the draw, are AgencyClosed. A write error raises StorageError: nothing stored.
         """
-        if any(b.agency != agency for bets, _ in batches for b in bets):
-            raise ValueError("every bet of a batch must belong to its agency")
+        return self.commit(Round([(agency, batches)], [])).bets[0]
+
+    def finish(self, agency: int, agencies: int, winning_number: int) -> Finished:
+        """Record the agency's END; when it is the last of 1..agencies, record the draw too."""
+        return self.commit(Round([], [agency], agencies, winning_number)).ends[0]
+
+    def commit(self, work: "Round") -> "Committed":
+        """Every agency's batches, then every END, in one transaction: one lock, one CSV
+        write, one commit (connections answered in the same worker turn share it).
+
+        Each outcome is what the call alone would give. A write error raises StorageError and
+        nothing of the round is stored.
+        """
+        for agency, batches in work.groups:
+            if any(b.agency != agency for bets, _ in batches for b in bets):
+                raise ValueError("every bet of a batch must belong to its agency")
         # Encoded before taking the lock, which then covers only the database work and one
-        # write: the CSV lines of each batch, and one timestamp for the group (a per-row SQL
+        # write: the CSV lines of each batch, and one timestamp for the round (a per-row SQL
         # default would cost a call per row).
-        lines = [row_lines(list(bets)) for bets, _ in batches]
+        lines = [[row_lines(list(bets)) for bets, _ in batches] for _, batches in work.groups]
         received = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         with self._writing():
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             csv_length = None
             try:
-                csv_length, last_seq, finished, drawn = conn.execute(
-                    _STATE, (agency, agency)
-                ).fetchone()
-                position = 0 if last_seq is None else last_seq + 1
-                outcomes: list[Stored | SequenceGap | AgencyClosed] = []
-                rows: list[tuple] = []
-                new_lines: list[bytes] = []
-                for (bets, seq), batch_lines in zip(batches, lines, strict=True):
-                    start = position if seq is None else seq
-                    if start > position:
-                        outcomes.append(SequenceGap(agency, position, start))
-                        continue
-                    skip = position - start
-                    fresh = bets[skip:]
-                    if fresh and (finished or drawn):
-                        outcomes.append(AgencyClosed(_closed_reason(agency, drawn)))
-                        continue
-                    rows += [
-                        (agency, position + i, b.first_name, b.last_name, b.document,
-                         b.birthdate.isoformat(), b.number, received)
-                        for i, b in enumerate(fresh)
-                    ]  # fmt: skip
-                    new_lines += batch_lines[skip:]
-                    position += len(fresh)
-                    outcomes.append(Stored(len(fresh), position))
-                if not rows:
+                csv_length, drawn = conn.execute(_CSV_AND_DRAW).fetchone()
+                plan = _Plan(received)
+                outcomes = [
+                    self._plan_group(plan, agency, batches, group_lines, drawn)
+                    for (agency, batches), group_lines in zip(work.groups, lines, strict=True)
+                ]
+                if plan.rows:
+                    self._append(plan, csv_length)
+                ends, drew = self._record_ends(work)
+                if not plan.rows and not work.ends:
                     conn.execute("ROLLBACK")
-                    return outcomes
-                data = b"".join(new_lines)
-                self._fault("before_csv_write")
-                self._write_csv(csv_length, data)
-                self._fault("csv_written")
-                conn.executemany(
-                    "INSERT INTO bets (agency, seq, first_name, last_name, document, birthdate,"
-                    " number, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-                conn.execute("UPDATE csv_state SET length = ?", (csv_length + len(data),))
-                self._fault("before_commit")
+                    return Committed(outcomes, [])
+                if drew:
+                    self._fault("before_draw_commit")
+                if plan.rows:
+                    self._fault("before_commit")
                 conn.execute("COMMIT")
             except BaseException as exc:
                 self._abort(csv_length)
                 if isinstance(exc, (OSError, sqlite3.Error)):
-                    raise StorageError(f"could not store the batch: {exc}") from exc
+                    raise StorageError(f"could not store: {exc}") from exc
                 raise
-            self._fault("committed")
+            if plan.rows:
+                self._fault("committed")
+        if drew:
+            self._fault("draw_committed")
+        if plan.rows:
+            self._flush_csv()
+        return Committed(outcomes, ends)
+
+    def _plan_group(self, plan: "_Plan", agency, batches, batch_lines, drawn: bool) -> list:
+        """Decide each batch's outcome from the agency's position; add its new rows."""
+        last_seq, finished = self._conn.execute(_AGENCY_STATE, (agency, agency)).fetchone()
+        position = 0 if last_seq is None else last_seq + 1
+        outcomes: list[Stored | SequenceGap | AgencyClosed] = []
+        for (bets, seq), lines in zip(batches, batch_lines, strict=True):
+            start = position if seq is None else seq
+            if start > position:
+                outcomes.append(SequenceGap(agency, position, start))
+                continue
+            skip = position - start
+            fresh = bets[skip:]
+            if fresh and (finished or drawn):
+                outcomes.append(AgencyClosed(_closed_reason(agency, drawn)))
+                continue
+            plan.add(agency, position, fresh, lines[skip:])
+            position += len(fresh)
+            outcomes.append(Stored(len(fresh), position))
+        return outcomes
+
+    def _append(self, plan: "_Plan", csv_length: int) -> None:
+        data = b"".join(plan.lines)
+        self._fault("before_csv_write")
+        self._write_csv(csv_length, data)
+        self._fault("csv_written")
+        self._conn.executemany(
+            "INSERT INTO bets (agency, seq, first_name, last_name, document, birthdate,"
+            " number, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            plan.rows,
+        )
+        self._conn.execute("UPDATE csv_state SET length = ?", (csv_length + len(data),))
+
+    def _record_ends(self, work: "Round") -> tuple[list[Finished], bool]:
+        if not work.ends:
+            return [], False
+        newly = []
+        for agency in work.ends:
+            cur = self._conn.execute(
+                f"INSERT OR IGNORE INTO agencies (agency, finished_at) VALUES (?, {_NOW})",
+                (agency,),
+            )
+            newly.append(cur.rowcount == 1)
+        drew, count = self._draw_if_complete(work.agencies, work.winning_number)
+        # Only the END that completed the lottery ran the draw.
+        ends = [Finished(n, drew and i == len(newly) - 1, count) for i, n in enumerate(newly)]
+        return ends, drew
+
+    def _flush_csv(self) -> None:
         # Made durable after the lock is released: writers overlap their flushes (the kernel
-        # coalesces them) and the lock is held for one fsync per group, SQLite's. Nothing is
+        # coalesces them) and the lock is held for one fsync per round, SQLite's. Nothing is
         # acknowledged before this returns; a crash before it leaves bets.csv shorter than
         # recorded, which recovery rebuilds from the database.
         try:
             os.fdatasync(self._csv_fd)
         except OSError as exc:
             raise StorageError(f"could not flush bets.csv: {exc}") from exc
-        return outcomes
-
-    def finish(self, agency: int, agencies: int, winning_number: int) -> Finished:
-        """Record the agency's END; when it is the last of 1..agencies, record the draw too."""
-        with self._writing():
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                cur = conn.execute(
-                    f"INSERT OR IGNORE INTO agencies (agency, finished_at) VALUES (?, {_NOW})",
-                    (agency,),
-                )
-                newly = cur.rowcount == 1
-                drew, count = self._draw_if_complete(agencies, winning_number)
-                if drew:
-                    self._fault("before_draw_commit")
-                conn.execute("COMMIT")
-            except BaseException:
-                self._abort(None)
-                raise
-        if drew:
-            self._fault("draw_committed")
-        return Finished(newly, drew, count)
 
     def draw_if_complete(self, agencies: int, winning_number: int) -> bool:
         """Record the draw if every agency 1..agencies finished and it is not recorded yet."""

@@ -9,6 +9,7 @@ import pytest
 from storage import (
     AgencyClosed,
     BetStore,
+    Round,
     SequenceGap,
     StorageError,
     load_bets,
@@ -198,3 +199,39 @@ def test_the_winners_query_is_one_index_range_not_a_scan(store, tmp_path):
     details = " ".join(row[-1] for row in plan)
     assert "USING INDEX bets_by_agency_number_seq (agency=? AND number=?)" in details
     assert "TEMP B-TREE" not in details  # no sort step: seq comes in index order
+
+
+def test_one_round_commits_several_agencies_and_ends_each_with_its_own_outcome(store, tmp_path):
+    one, two = make_bets(1, 0, 6), make_bets(2, 0, 4)
+    store.store(2, two[:2], seq=0)
+    committed = store.commit(
+        Round(
+            [(1, [(one[:3], 0), (one[3:], 3)]), (2, [(two, 0), (two[3:], 9)])],
+            ends=[1, 2],
+            agencies=2,
+            winning_number=7574,
+        )
+    )
+    assert [[o.stored for o in committed.bets[0]], committed.bets[1][0].stored] == [[3, 3], 2]
+    assert isinstance(committed.bets[1][1], SequenceGap)
+    assert [(e.newly, e.drew) for e in committed.ends] == [(True, False), (True, True)]
+    assert store.draw() is not None
+    assert list(load_bets(tmp_path / "bets.csv")) == [*two[:2], *one, *two[2:]]
+    assert check(tmp_path)[0]
+
+
+def test_a_write_error_in_a_round_stores_nothing_of_it_and_records_no_end(tmp_path):
+    recover(tmp_path)
+    calls = []
+
+    def full_disk(point):
+        calls.append(point)
+        if point == "csv_written":
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    store = BetStore(tmp_path, mp_lock(), fault=full_disk)
+    with pytest.raises(StorageError, match="No space left"):
+        store.commit(Round([(1, [(make_bets(1, 0, 3), 0)])], [1], 1, 7574))
+    assert store.position(1) == 0 and store.finished_agencies() == set()
+    assert store.draw() is None and check(tmp_path)[0]
+    store.close()

@@ -1,0 +1,85 @@
+"""What a connection's session answers, over a real store and shared state (no sockets)."""
+
+import errno
+import multiprocessing
+from multiprocessing.managers import SyncManager
+
+import pytest
+
+from protocol import FAIL, SUCCESS, WAIT, Bets, End, Ping, Resume, Winners
+from server.config import CONFIG_PATH, load_config
+from server.session import HELD, Session
+from server.state import LotteryState
+from storage import BetStore, recover
+from tests.helpers import make_bets, mp_lock
+
+
+@pytest.fixture
+def world(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    manager = SyncManager(ctx=ctx)
+    manager.start()
+    recover(tmp_path)
+    failing = {"point": None}
+
+    def fault(point):
+        if point == failing["point"]:
+            failing["point"] = None
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    store = BetStore(tmp_path, mp_lock(), fault=fault)
+    config = load_config(
+        CONFIG_PATH, environ={"AGENCIES": "2", "STORAGE_DIR": str(tmp_path), "WINNERS_WAIT_S": "60"}
+    )
+    state = LotteryState(manager, ctx, set(), False)
+    yield config, store, state, failing
+    store.close()
+    manager.shutdown()
+
+
+def session(world, agency=None):
+    config, store, state, _ = world
+    return Session(config, store, state, agency)
+
+
+def test_ping_needs_no_agency_and_binds_none(world):
+    s = session(world)
+    assert s.handle(Ping()).message == "PONG" and s.agency is None
+
+
+def test_the_first_agency_message_binds_the_session(world):
+    s = session(world)
+    assert s.handle(Resume(2)).message == "0"
+    refused = s.handle(Resume(1))
+    assert refused.result == FAIL and "speaks for agency 2" in refused.message
+
+
+def test_winners_before_the_draw_is_held_then_answered_after_the_last_end(world):
+    first, second = session(world), session(world)
+    first.handle_bets([Bets(tuple(make_bets(1, 0, 3, winners_every=2)), 0)])
+    assert first.handle(End(1)).result == SUCCESS
+    assert first.handle(Winners(1)) is HELD and first.held_since is not None
+    assert second.handle(End(2)).message == "agency 2 finished"
+    answer = first.handle(Winners(1))
+    assert (answer.result, answer.message) == (SUCCESS, "2")
+    assert first.held_since is None
+
+
+def test_an_end_the_disk_cannot_record_is_answered_wait_and_a_retry_succeeds(world):
+    *_, failing = world
+    s = session(world)
+    failing["point"] = "before_draw_commit"
+    s2 = session(world)
+    assert s2.handle(End(2)).result == SUCCESS
+    answer = s.handle(End(1))
+    assert answer.result == WAIT and "send it again later" in answer.message
+    assert s.handle(End(1)).result == SUCCESS
+
+
+def test_a_batch_the_disk_cannot_store_is_answered_wait(world):
+    *_, failing = world
+    failing["point"] = "csv_written"
+    s = session(world)
+    answer = s.handle_bets([Bets(tuple(make_bets(1, 0, 2)), 0)])[0]
+    assert answer.result == WAIT
+    assert s.handle(Resume(1)).message == "0"
