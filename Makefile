@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml scripts/requirements.py
 	@touch $(STAMP)
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=10
 
 unit: install
 	$(PY) -m pytest -q tests/unit

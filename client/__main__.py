@@ -4,7 +4,7 @@ import logging
 import sys
 
 from client.agency import AgencyClient
-from client.config import ConfigError, load_config
+from client.config import ConfigError, load_config, read_key
 from common.logs import event, setup_logging
 from common.signals import StopFlag
 
@@ -25,9 +25,16 @@ def main() -> int:
             )
         )
         return 2
+    key = None
+    if config.key_path is not None:
+        try:
+            key = read_key(config.key_path)
+        except ValueError as exc:
+            logging.error(event("config", "fail", error=f"auth.keyPath (CLI_KEY_PATH): {exc}"))
+            return 2
     logging.info(event("config", "success", **config.describe()))
     flag = StopFlag()
-    code = AgencyClient(config, flag).run()
+    code = AgencyClient(config, flag, key).run()
     if flag.stopping:
         logging.info(event("shutdown", "success", signal=flag.name))
     return code

@@ -8,6 +8,7 @@ runs the same steps again from there.
 import contextlib
 import logging
 import random
+import re
 import socket
 import time
 from collections import deque
@@ -20,16 +21,20 @@ from client.retry import GiveUp, RetryBudget
 from common.logs import event
 from common.signals import StopFlag
 from protocol import (
+    OPEN_MODE,
     SERVER_BUSY,
     SUCCESS,
     WAIT,
+    Auth,
     End,
+    Hello,
     ProtocolError,
     Response,
     Resume,
     Winners,
     decode_response,
     encode,
+    proof,
 )
 from transport import ConnectionClosed, Interrupted, MessageStream, wait_readable
 
@@ -42,6 +47,9 @@ WINDOW = 8  # batches awaiting an answer at most (64 KiB)
 # A WINNERS answered `wait` sooner than this (a server that does not hold it) is asked again
 # only after a pause of about this long.
 WINNERS_POLL_S = 0.5
+
+
+_REPLAY_MISMATCH = re.compile(r"position (\d+) already holds a different bet")
 
 
 class Disconnected(Exception):
@@ -76,9 +84,11 @@ class Summary:
 
 
 class AgencyClient:
-    def __init__(self, config: ClientConfig, flag: StopFlag) -> None:
+    def __init__(self, config: ClientConfig, flag: StopFlag, key: str | None = None) -> None:
         self.config = config
         self.flag = flag
+        self._key = key
+        self._warned_open = False
         self.rejects = Rejects(config.rejects_path)
         self.source = BetSource(config.data_path, config.agency, self.rejects)
         self.summary = Summary()
@@ -142,13 +152,37 @@ class AgencyClient:
         log.warning(event(action, "fail", error=reason, retry_in=f"{pause:.2f}s"))
         self._pause(pause)
 
+    def _authenticate(self) -> None:
+        """HELLO and AUTH on this connection, when the client has a key."""
+        if self._key is None:
+            return
+        agency = self.config.agency
+        challenge = self._expect_success(self._ask(Hello(agency)), "HELLO")
+        if challenge == OPEN_MODE:
+            if not self._warned_open:
+                self._warned_open = True
+                log.warning(
+                    event(
+                        "auth",
+                        "success",
+                        mode="open",
+                        warning="the server checks no keys: any client may speak for any agency",
+                    )
+                )
+            return
+        self._expect_success(self._ask(Auth(agency, proof(self._key, challenge))), "AUTH")
+        log.info(event("auth", "success", agency=agency))
+
     def _run_steps(self) -> list[str]:
         agency = self.config.agency
+        self._authenticate()
         while True:
             position = int(self._expect_success(self._ask(Resume(agency)), "RESUME"))
             log.info(event("resume", "success", position=position))
             try:
-                self._send_bets(position)
+                # Resending the batch before the position lets the server verify that this
+                # file still holds what was stored (a rerun with an edited file is refused).
+                self._send_bets(max(0, position - self.config.batch_max_amount))
                 break
             except Resync as exc:
                 # The server could not store a batch for now (e.g. a full disk): go on from
@@ -215,6 +249,20 @@ class AgencyClient:
             if answer.message == SERVER_BUSY:
                 raise Disconnected(SERVER_BUSY, answer.retry_ms)
             raise Resync(answer.message, answer.retry_ms)
+        mismatch = _REPLAY_MISMATCH.search(answer.message)
+        if mismatch:
+            # This file differs from the one sent before: a stored bet would silently differ.
+            line = self.source.line_of(int(mismatch.group(1)))
+            log.error(
+                event(
+                    "apuesta_enviada", "fail", cantidad=batch.count, line=line, error=answer.message
+                )
+            )
+            raise Refused(
+                f"line {line} of {self.config.data_path} differs from the bet stored at its "
+                f"position {mismatch.group(1)} (was the file edited or reordered since it was "
+                "sent?)"
+            )
         log.error(event("apuesta_enviada", "fail", cantidad=batch.count, error=answer.message))
         raise Refused(f"the server refused the batch at position {batch.seq}")
 

@@ -57,6 +57,7 @@ SETTINGS: dict[str, tuple[str, object, Callable[[str], object], str]] = {
     "data.path": ("CLI_DATA_PATH", "/data/agency.csv", _text, "the agency's bets"),
     "data.rejectsPath": ("CLI_REJECTS_PATH", None, _text, "where refused rows are written"),
     "retry.maxSeconds": ("CLI_RETRY_MAXSECONDS", 30, _seconds, "how long to keep reconnecting"),
+    "auth.keyPath": ("CLI_KEY_PATH", None, _text, "a file holding the agency's key"),
 }
 
 
@@ -69,6 +70,7 @@ class ClientConfig:
     data_path: Path
     rejects_path: Path
     retry_max_seconds: float
+    key_path: Path | None = None  # read once at start; the key itself is never logged
 
     def describe(self) -> dict[str, object]:
         return {
@@ -78,6 +80,7 @@ class ClientConfig:
             "data_path": self.data_path,
             "rejects_path": self.rejects_path,
             "retry_max_seconds": self.retry_max_seconds,
+            "key_path": self.key_path or "-",
         }
 
 
@@ -127,4 +130,19 @@ def load_config(environ: Mapping[str, str] = os.environ) -> ClientConfig:
         data_path=data_path,
         rejects_path=Path(rejects) if rejects else Path(f"{data_path}.rejected.csv"),
         retry_max_seconds=values["retry.maxSeconds"],
+        key_path=Path(values["auth.keyPath"]) if values["auth.keyPath"] else None,
     )
+
+
+def read_key(path: Path) -> str:
+    """The agency's key from its file (surrounding whitespace ignored); ValueError if the
+    file cannot be read or does not hold a key of 16-128 characters from [A-Za-z0-9_-]."""
+    try:
+        key = path.read_text("utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    if not (16 <= len(key) <= 128) or not all(
+        c.isascii() and (c.isalnum() or c in "_-") for c in key
+    ):
+        raise ValueError(f"{path} does not hold a key (16-128 characters from A-Z a-z 0-9 _ -)")
+    return key

@@ -85,6 +85,23 @@ class BetSource:
         self.rejects = rejects
         self.total: int | None = None  # valid bets in the file, once read to the end
 
+    def line_of(self, position: int) -> int | None:
+        """The file line holding the bet at a position (for error messages; reads the file)."""
+        with open(self.path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
+            reader = csv.reader(f)
+            found = 0
+            for row in reader:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                try:
+                    parse_row(row, self.agency)
+                except ValueError:
+                    continue
+                if found == position:
+                    return reader.line_num
+                found += 1
+        return None
+
     def bets(self, start: int = 0) -> Iterator[Bet]:
         """Valid bets from position `start` on (positions count valid bets only)."""
         # surrogateescape: a bad byte spoils only its own row, which is then rejected.

@@ -1,6 +1,7 @@
 """The course's log format: `action: X | result: Y | key: value`, after a time and level."""
 
 import logging
+import re
 import sys
 
 FORMAT = "%(asctime)s %(levelname)-8s %(message)s"
@@ -26,8 +27,21 @@ def setup_logging(level: str) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+# A value must not forge a field or a line: `|` and control characters (CR, LF, ...) are
+# written as %XX, as the wire protocol escapes its own delimiters.
+_FORGERY = re.compile(r"[|\x00-\x1f\x7f]")
+
+
+def _safe(value: object) -> str:
+    text = str(value)
+    if _FORGERY.search(text) is None:
+        return text
+    return _FORGERY.sub(lambda m: f"%{ord(m.group()):02X}", text)
+
+
 def event(action: str, result: str, **fields: object) -> str:
-    """One log line's message: action, result, then key: value pairs in order."""
+    """One log line's message: action, result, then key: value pairs in order. Values are
+    escaped: whatever a peer sent cannot add a field or a line."""
     parts = [f"action: {action}", f"result: {result}"]
-    parts += [f"{key}: {value}" for key, value in fields.items()]
+    parts += [f"{key}: {_safe(value)}" for key, value in fields.items()]
     return " | ".join(parts)

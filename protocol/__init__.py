@@ -3,6 +3,7 @@
 See docs/PROTOCOL.md for the contract.
 """
 
+from protocol.auth import proof
 from protocol.codec import (
     decode_request,
     decode_response,
@@ -15,13 +16,18 @@ from protocol.errors import MessageTooLarge, ProtocolError
 from protocol.escaping import escape, unescape
 from protocol.framing import LineBuffer
 from protocol.messages import (
+    AUTH_FAILED,
+    AUTHENTICATE_FIRST,
     FAIL,
     MAX_MESSAGE_BYTES,
+    OPEN_MODE,
     SERVER_BUSY,
     SUCCESS,
     WAIT,
+    Auth,
     Bets,
     End,
+    Hello,
     Message,
     Ping,
     Request,
@@ -31,13 +37,18 @@ from protocol.messages import (
 )
 
 __all__ = [
+    "AUTHENTICATE_FIRST",
+    "AUTH_FAILED",
     "FAIL",
     "MAX_MESSAGE_BYTES",
+    "OPEN_MODE",
     "SERVER_BUSY",
     "SUCCESS",
     "WAIT",
+    "Auth",
     "Bets",
     "End",
+    "Hello",
     "LineBuffer",
     "Message",
     "MessageTooLarge",
@@ -54,5 +65,6 @@ __all__ = [
     "encode_bets",
     "escape",
     "peek_bet_count",
+    "proof",
     "unescape",
 ]

@@ -9,8 +9,10 @@ from protocol.escaping import escape, needs_escape, unescape
 from protocol.messages import (
     MAX_MESSAGE_BYTES,
     RESULTS,
+    Auth,
     Bets,
     End,
+    Hello,
     Message,
     Ping,
     Request,
@@ -20,7 +22,14 @@ from protocol.messages import (
 )
 
 BET_KEYS = ("AGENCY", "FIRST_NAME", "LAST_NAME", "DOCUMENT", "BIRTHDATE", "NUMBER")
-_AGENCY_MESSAGES = {"END": End, "WINNERS": Winners, "RESUME": Resume}
+_AGENCY_MESSAGES = {
+    "END": End,
+    "WINNERS": Winners,
+    "RESUME": Resume,
+    "HELLO": Hello,
+    "AUTH": Auth,
+}
+_EXTRA_KEYS = {Winners: ("OFFSET",), Auth: ("PROOF",)}
 _AGENCY_NAMES = {cls: name for name, cls in _AGENCY_MESSAGES.items()}
 
 
@@ -55,10 +64,12 @@ def encode(message: Message) -> bytes:
     match message:
         case Bets(bets, seq):
             return encode_bets([encode_bet(b) for b in bets], seq)
-        case End() | Winners() | Resume():
+        case End() | Winners() | Resume() | Hello() | Auth():
             text = f"{_AGENCY_NAMES[type(message)]},AGENCY={message.agency}"
             if isinstance(message, Winners) and message.offset:
                 text += f",OFFSET={message.offset}"
+            if isinstance(message, Auth):
+                text += f",PROOF={escape(message.proof)}"
         case Ping():
             text = "PING"
         case Response(result, text_message, documents, retry_ms):
@@ -97,9 +108,11 @@ def decode_request(line: bytes) -> Request:
     if cls is None:
         shown = head if len(head) <= 20 else head[:20] + "…"
         raise ProtocolError(f"unknown message type {shown!r}" if head else "empty message")
-    keys = ("AGENCY", "OFFSET") if cls is Winners else ("AGENCY",)
-    fields = _fields(rest.split(",") if comma else [], keys, head, 1)
+    keys = ("AGENCY", *_EXTRA_KEYS.get(cls, ()))
+    fields = _fields(rest.split(",") if comma else [], keys, head, 2 if cls is Auth else 1)
     agency = _int(fields["AGENCY"], "AGENCY")
+    if cls is Auth:
+        return Auth(agency, unescape(fields["PROOF"]))
     if "OFFSET" in fields:
         return Winners(agency, _int(fields["OFFSET"], "OFFSET"))
     return cls(agency)

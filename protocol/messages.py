@@ -13,6 +13,11 @@ RESULTS = (SUCCESS, FAIL, WAIT)
 
 # The answer when the server cannot take a connection now (result WAIT, with RETRY_MS).
 SERVER_BUSY = "server busy"
+# HELLO's answer from a server that checks no keys (open mode).
+OPEN_MODE = "open"
+# The one answer to every failed AUTH, whatever the cause.
+AUTH_FAILED = "authentication failed"
+AUTHENTICATE_FIRST = "authenticate first (HELLO, AUTH)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,21 @@ class Resume:
 
 
 @dataclass(frozen=True, slots=True)
+class Hello:
+    """The agency asks for a challenge (a nonce) to authenticate with."""
+
+    agency: int
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    """The agency's proof: lowercase hex HMAC-SHA256 of the nonce, keyed with its key."""
+
+    agency: int
+    proof: str
+
+
+@dataclass(frozen=True, slots=True)
 class Ping:
     """Health check."""
 
@@ -61,5 +81,5 @@ class Response:
     retry_ms: int | None = None
 
 
-Request = Bets | End | Winners | Resume | Ping
+Request = Bets | End | Winners | Resume | Hello | Auth | Ping
 Message = Request | Response

@@ -6,6 +6,7 @@ import sys
 from common.logs import event, setup_logging
 from server.acceptor import Acceptor
 from server.config import ConfigError, load_config
+from server.keys import KeysError, load_keys
 from storage import MigrationError, RecoveryError, StorageError
 
 
@@ -19,8 +20,25 @@ def main() -> int:
         return 2
     setup_logging(config.logging_level)
     logging.info(event("config", "success", **config.describe()))
+    keys = None
+    if config.agency_keys:
+        try:
+            keys = load_keys(config.agency_keys)
+        except KeysError as exc:
+            logging.error(event("config", "fail", error=exc))
+            return 2
+        logging.info(event("auth_mode", "success", mode="keys", agencies=len(keys)))
+    else:
+        logging.warning(
+            event(
+                "auth_mode",
+                "success",
+                mode="open",
+                warning="AGENCY_KEYS is not set: any client may speak for any agency",
+            )
+        )
     try:
-        return Acceptor(config).run()
+        return Acceptor(config, keys).run()
     except (MigrationError, RecoveryError, StorageError, OSError) as exc:
         logging.error(event("server", "fail", error=exc))
         return 1

@@ -25,6 +25,7 @@ from common.signals import StopFlag, die_with_parent, reset_signals
 from protocol import SERVER_BUSY, WAIT, Response, encode
 from server.config import ServerConfig
 from server.handoff import ChannelClosed, Ticket, receive_outcome, send_ticket
+from server.keys import AgencyKeys
 from server.parking import Conn, ConnTable, Place
 from server.pool import WorkerPool
 from server.session import announce_draw
@@ -70,8 +71,9 @@ def raise_open_files_limit() -> int:
 class Acceptor:
     """Owns the listener, the connections, the workers, the Manager and a storage handle."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, keys: AgencyKeys | None = None) -> None:
         self.config = config
+        self.keys = keys
         self.ctx = multiprocessing.get_context(START_METHOD)
         self.table = ConnTable(config.idle_timeout_s, config.winners_wait_s)
         self.ready: collections.deque[int] = collections.deque()
@@ -115,7 +117,7 @@ class Acceptor:
         self.pool = WorkerPool(
             self.ctx,
             config.workers,
-            (config, storage_lock, self.state, os.getpid()),
+            (config, storage_lock, self.state, self.keys, os.getpid()),
             on_spawn=lambda channel: self.epoll.register(channel.fileno(), select.EPOLLIN),
             on_exit=lambda channel: self.epoll.unregister(channel.fileno()),
         )
@@ -316,7 +318,13 @@ class Acceptor:
                     size += len(conn.buffer)
             for conn in batch:
                 ticket = Ticket(
-                    conn.id, conn.peer, conn.agency, conn.buffer, conn.held_since, len(batch)
+                    conn.id,
+                    conn.peer,
+                    conn.agency,
+                    conn.buffer,
+                    conn.held_since,
+                    conn.auth,
+                    len(batch),
                 )
                 try:
                     send_ticket(worker.channel, ticket, conn.sock)
@@ -342,6 +350,7 @@ class Acceptor:
             self._take_over(previous, conn)
         conn.buffer = outcome.buffer
         conn.held_since = outcome.held_since
+        conn.auth = outcome.auth
         if outcome.active:
             conn.last_active = time.monotonic()
         conn.place = Place.PARKED  # not in the epoll set yet

@@ -47,6 +47,10 @@ def _workers(text: str) -> int:
     return count or 2 * (os.cpu_count() or 1) + 1
 
 
+def _optional_path(text: str) -> str:
+    return text.strip()
+
+
 def _path(text: str) -> str:
     if not text.strip():
         raise ValueError("must not be empty")
@@ -66,6 +70,7 @@ SETTINGS: dict[str, tuple[Callable[[str], object], str]] = {
     "IDLE_TIMEOUT_S": (_seconds, "a connection with no complete message for this long is closed"),
     "WINNERS_WAIT_S": (_seconds, "how long a WINNERS before the draw is held open"),
     "SHUTDOWN_GRACE_S": (_seconds, "how long shutdown waits for connections to finish"),
+    "AGENCY_KEYS": (_optional_path, "file of <agency>:<key> lines; empty: open mode"),
 }
 
 
@@ -82,6 +87,7 @@ class ServerConfig:
     idle_timeout_s: float
     winners_wait_s: float
     shutdown_grace_s: float
+    agency_keys: str  # the path only: keys are loaded by server.keys and never logged
 
     def describe(self) -> dict[str, object]:
         """Every setting by its lower-case name, for the start-up log line."""

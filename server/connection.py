@@ -78,6 +78,7 @@ class _Turn:
             self.session.held_since,
             self.active,
             self.ended == "more",
+            self.session.auth,
         )
 
 
@@ -152,6 +153,12 @@ def _advance(turn: _Turn) -> None:
                 return
             todo.popleft()
             turn.out.append(encode(response))
+            if session.must_close:  # too many failed AUTHs: the rest is not read
+                log.info(event("connection_closed", "success", peer=turn.ticket.peer,
+                               reason="too many failed authentications"))  # fmt: skip
+                todo.clear()
+                turn.ended = "close"
+                return
 
 
 def _flush(turn: _Turn) -> None:

@@ -10,6 +10,8 @@ import pickle
 import socket
 from dataclasses import dataclass
 
+from server.keys import AuthState
+
 # A ticket carries at most the unread bytes of one receive plus one partial message.
 MAX_PACKET = 256 * 1024
 
@@ -27,6 +29,7 @@ class Ticket:
     agency: int | None  # bound by the connection's first agency message
     buffer: bytes  # received but not yet handled
     held_since: float | None  # time.monotonic() when its WINNERS was first held, if it is
+    auth: AuthState | None = None
     lent_with: int = 1  # how many connections this dispatch lends (this one's ticket first)
 
 
@@ -41,6 +44,7 @@ class Outcome:
     held_since: float | None  # a WINNERS waits for the draw at the front of buffer
     active: bool  # at least one complete message was handled (resets the idle clock)
     more: bool  # complete messages are left (the turn's time slice ran out)
+    auth: AuthState | None = None
 
 
 def channel_pair() -> tuple[socket.socket, socket.socket]:

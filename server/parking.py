@@ -23,6 +23,7 @@ class Conn:
     held_since: float | None = None
     place: Place = Place.PARKED
     doomed: str | None = None  # close it when its turn ends, for this reason
+    auth: object = None  # its AuthState between turns (opaque here)
 
 
 @dataclass

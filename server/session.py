@@ -3,17 +3,22 @@
 import datetime
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from common.logs import event
 from domain import InvalidBet
 from protocol import (
+    AUTH_FAILED,
+    AUTHENTICATE_FIRST,
     FAIL,
     MAX_MESSAGE_BYTES,
+    OPEN_MODE,
     SUCCESS,
     WAIT,
+    Auth,
     Bets,
     End,
+    Hello,
     Ping,
     Request,
     Response,
@@ -23,6 +28,7 @@ from protocol import (
     escape,
 )
 from server.config import ServerConfig
+from server.keys import MAX_FAILURES, AgencyKeys, AuthState, nonce
 from server.state import LotteryState
 from storage import BetStore, Committed, Round, StorageError, Stored
 
@@ -70,12 +76,19 @@ class Session:
         state: LotteryState,
         agency: int | None = None,
         held_since: float | None = None,
+        keys: AgencyKeys | None = None,
+        peer: str = "",
+        auth: AuthState | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._state = state
-        self.agency = agency
+        self._keys = keys
+        self._peer = peer
+        self.agency = agency  # with keys, set only by a successful AUTH
         self.held_since = held_since
+        self.auth = auth or AuthState()
+        self.must_close = False  # too many failed AUTHs: answer, then close
 
     def handle(self, request: Request) -> Response | Held:
         """The answer to one request, or HELD for a WINNERS that must wait for the draw.
@@ -83,6 +96,10 @@ class Session:
         BETS and END are written through a Write (see plan_bets / plan_end), so that the
         writes of several connections can share one commit; here they commit alone.
         """
+        if isinstance(request, Ping):
+            return Response(SUCCESS, "PONG")
+        if isinstance(request, Hello | Auth):
+            return self._authenticate(request)
         if isinstance(request, Bets):
             return self.handle_bets([request])[0]
         if isinstance(request, End):
@@ -90,8 +107,6 @@ class Session:
             if isinstance(write, Response):
                 return write
             return self.answers(write, self._commit(write))[0]
-        if isinstance(request, Ping):
-            return Response(SUCCESS, "PONG")
         refusal = self._bind(request.agency)
         if refusal is not None:
             return Response(FAIL, refusal)
@@ -113,16 +128,45 @@ class Session:
         return commit_writes([(write, self.agency)], self._config, self._store, self._state)
 
     def _bind(self, agency: int) -> str | None:
+        """Refusal text if this connection may not speak for agency; binds it in open mode."""
+        if self.agency is None and self._keys is not None:
+            return AUTHENTICATE_FIRST
         if not 1 <= agency <= self._config.agencies:
             return f"agency {agency} is not in 1..{self._config.agencies}"
         if self.agency is None:
             self.agency = agency  # the acceptor closes an older connection of this agency
         elif agency != self.agency:
-            return (
-                f"this connection speaks for agency {self.agency}; "
-                f"use another connection for agency {agency}"
-            )
+            return f"this connection speaks for agency {self.agency}"
         return None
+
+    def _authenticate(self, request: Hello | Auth) -> Response:
+        """HELLO gives a fresh challenge; AUTH proves the agency's key for it (once)."""
+        if self.agency is not None and request.agency != self.agency:
+            return Response(FAIL, f"this connection speaks for agency {self.agency}")
+        if self._keys is None:  # open mode: nothing to prove
+            if isinstance(request, Auth):
+                self._bind(request.agency)
+            return Response(SUCCESS, OPEN_MODE)
+        if isinstance(request, Hello):
+            challenge = nonce()
+            self.auth = replace(self.auth, nonce=challenge, nonce_agency=request.agency)
+            return Response(SUCCESS, challenge)
+        challenge, named = self.auth.nonce, self.auth.nonce_agency
+        self.auth = replace(self.auth, nonce=None, nonce_agency=None)  # one try per challenge
+        proven = (
+            challenge is not None
+            and named == request.agency
+            and self._keys.verify(request.agency, challenge, request.proof)
+            and 1 <= request.agency <= self._config.agencies
+        )
+        if not proven:
+            self.auth = replace(self.auth, failures=self.auth.failures + 1)
+            self.must_close = self.auth.failures >= MAX_FAILURES
+            log.warning(event("auth", "fail", agency=request.agency, peer=self._peer))
+            return Response(FAIL, AUTH_FAILED)
+        self.agency = request.agency  # the acceptor closes an older connection of this agency
+        log.info(event("auth", "success", agency=request.agency, peer=self._peer))
+        return Response(SUCCESS, f"agency {request.agency} authenticated")
 
     # --- writes: planned per connection, committed per round, answered per connection -----
 
@@ -130,7 +174,8 @@ class Session:
         """Refuse what is invalid now; the rest waits for the round's commit."""
         write = Write(requests, [None] * len(requests))
         for i, request in enumerate(requests):
-            refusal = self._bind(request.bets[0].agency) or self._invalid(request.bets)
+            refusal = self._bind(request.bets[0].agency) or self._foreign(request.bets)
+            refusal = refusal or self._invalid(request.bets)
             if refusal is None:
                 write.pending.append(i)
             else:
@@ -181,11 +226,18 @@ class Session:
             announce_draw(self._store)
         return Response(SUCCESS, f"agency {agency} finished")
 
+    def _foreign(self, bets) -> str | None:
+        """A batch holding another agency's bet is refused whole."""
+        for i, bet in enumerate(bets, 1):
+            if bet.agency != self.agency:
+                if self._keys is not None:
+                    return f"this connection speaks for agency {self.agency}"
+                return f"bet {i}: AGENCY {bet.agency} differs from the batch's agency {self.agency}"
+        return None
+
     def _invalid(self, bets) -> str | None:
         today = datetime.date.today()
         for i, bet in enumerate(bets, 1):
-            if bet.agency != self.agency:
-                return f"bet {i}: AGENCY {bet.agency} differs from the batch's agency {self.agency}"
             try:
                 bet.validate(today)
             except InvalidBet as exc:

@@ -26,6 +26,7 @@ def run_worker(
     config: ServerConfig,
     storage_lock,
     state: LotteryState,
+    keys,
     parent_pid: int,
     inherited: list,
 ) -> None:
@@ -46,7 +47,7 @@ def run_worker(
         sys.exit(1)
     code = 0
     try:
-        _serve(channel, config, store, state, flag)
+        _serve(channel, config, store, state, keys, flag)
     except Exception:
         log.exception(event("worker", "fail", pid=os.getpid(), error="unexpected error"))
         code = 1
@@ -57,11 +58,13 @@ def run_worker(
     sys.exit(code)
 
 
-def _serve(channel, config, store, state, flag: StopFlag) -> None:
+def _serve(channel, config, store, state, keys, flag: StopFlag) -> None:
     """Turns until the acceptor closes the channel, or SIGTERM arrives between two turns."""
 
     def session_for(ticket: Ticket) -> Session:
-        return Session(config, store, state, ticket.agency, ticket.held_since)
+        return Session(
+            config, store, state, ticket.agency, ticket.held_since, keys, ticket.peer, ticket.auth
+        )
 
     def commit(writes):
         return commit_writes(writes, config, store, state)

@@ -63,6 +63,14 @@ class SequenceGap(Exception):
         self.expected = expected
 
 
+class ReplayMismatch(Exception):
+    """A batch resends a position that holds a different bet: refused whole."""
+
+    def __init__(self, index: int, seq: int) -> None:
+        super().__init__(f"bet {index}: position {seq} already holds a different bet")
+        self.index, self.seq = index, seq
+
+
 class AgencyClosed(Exception):
     """New bets for an agency that already finished, or after the draw."""
 
@@ -107,15 +115,20 @@ class _Plan:
     received: str
     rows: list[tuple] = field(default_factory=list)
     lines: list[bytes] = field(default_factory=list)
+    planned: dict = field(default_factory=dict)  # (agency, seq) -> the five bet fields
+    keep_planned: bool = False
 
     def add(self, agency: int, position: int, bets, lines: list[bytes]) -> None:
         received = self.received
-        self.rows += [
+        rows = [
             (agency, position + i, b.first_name, b.last_name, b.document,
              b.birthdate.isoformat(), b.number, received)
             for i, b in enumerate(bets)
         ]  # fmt: skip
+        self.rows += rows
         self.lines += lines
+        if self.keep_planned:  # a later batch of this round may replay these positions
+            self.planned.update({(r[0], r[1]): r[2:7] for r in rows})
 
 
 @dataclass(frozen=True)
@@ -203,7 +216,8 @@ class BetStore:
             csv_length = None
             try:
                 csv_length, drawn = conn.execute(_CSV_AND_DRAW).fetchone()
-                plan = _Plan(received)
+                # Only a round holding several batches of one agency can replay itself.
+                plan = _Plan(received, keep_planned=any(len(b) > 1 for _, b in work.groups))
                 outcomes = [
                     self._plan_group(plan, agency, batches, group_lines, drawn)
                     for (agency, batches), group_lines in zip(work.groups, lines, strict=True)
@@ -235,14 +249,19 @@ class BetStore:
     def _plan_group(self, plan: "_Plan", agency, batches, batch_lines, drawn: bool) -> list:
         """Decide each batch's outcome from the agency's position; add its new rows."""
         last_seq, finished = self._conn.execute(_AGENCY_STATE, (agency, agency)).fetchone()
-        position = 0 if last_seq is None else last_seq + 1
-        outcomes: list[Stored | SequenceGap | AgencyClosed] = []
+        position = stored_up_to = 0 if last_seq is None else last_seq + 1
+        outcomes: list[Stored | SequenceGap | AgencyClosed | ReplayMismatch] = []
         for (bets, seq), lines in zip(batches, batch_lines, strict=True):
             start = position if seq is None else seq
             if start > position:
                 outcomes.append(SequenceGap(agency, position, start))
                 continue
             skip = position - start
+            if skip:  # a replay: what it resends must be what those positions hold
+                mismatch = self._replay_mismatch(plan, agency, bets[:skip], start, stored_up_to)
+                if mismatch is not None:
+                    outcomes.append(mismatch)
+                    continue
             fresh = bets[skip:]
             if fresh and (finished or drawn):
                 outcomes.append(AgencyClosed(_closed_reason(agency, drawn)))
@@ -251,6 +270,33 @@ class BetStore:
             position += len(fresh)
             outcomes.append(Stored(len(fresh), position))
         return outcomes
+
+    def _replay_mismatch(self, plan, agency, resent, start: int, stored_up_to: int):
+        """The first resent bet that differs from what its position holds, if any. Only a
+        batch that overlaps stored positions pays for this query."""
+        held = {}
+        if start < stored_up_to:
+            held = {
+                row[0]: row[1:]
+                for row in self._conn.execute(
+                    "SELECT seq, first_name, last_name, document, birthdate, number FROM bets"
+                    " WHERE agency = ? AND seq BETWEEN ? AND ?",
+                    (agency, start, min(start + len(resent), stored_up_to) - 1),
+                )
+            }
+        for i, bet in enumerate(resent):
+            seq = start + i
+            fields = held.get(seq) or plan.planned.get((agency, seq))
+            mine = (
+                bet.first_name,
+                bet.last_name,
+                bet.document,
+                bet.birthdate.isoformat(),
+                bet.number,
+            )
+            if fields != mine:
+                return ReplayMismatch(i + 1, seq)
+        return None
 
     def _append(self, plan: "_Plan", csv_length: int) -> None:
         data = b"".join(plan.lines)

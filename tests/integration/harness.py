@@ -54,7 +54,10 @@ class Peer:
         return decode_response(self.stream.read_line(self.timeout))
 
     def request(self, message) -> Response:
-        self.send_raw(encode(message))
+        return self.request_raw(encode(message))
+
+    def request_raw(self, line: bytes) -> Response:
+        self.send_raw(line)
         return self.answer()
 
     def closed_by_server(self) -> bool:
@@ -67,6 +70,19 @@ class Peer:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def served_peer(port: int, message) -> "Peer | None":
+    """A new connection whose first request succeeds, or None (the server was busy: it may
+    answer `server busy` and close, or reset the connection before the request is read)."""
+    try:
+        peer = Peer(port)
+        if peer.request(message).result == "success":
+            return peer
+    except (OSError, ConnectionClosed):
+        return None
+    peer.close()
+    return None
 
 
 class Server:

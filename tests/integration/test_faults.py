@@ -118,6 +118,16 @@ def test_a_write_error_refuses_that_batch_keeps_serving_and_the_retry_succeeds(l
     assert len(told) == 1 and "retry: True" in told[0]
 
 
+def test_an_end_the_disk_cannot_record_is_answered_wait_and_the_client_retries(lottery):
+    lottery.start_server(LOTTERY_FAULT="before_draw_commit:1:enospc", WORKERS=1)
+    lottery.start_clients()
+    lottery.wait_clients()
+    lottery.verify()
+    logs = [runs[0][1].read_text() for runs in lottery.clients.values()]
+    told = [log for log in logs if "action: fin_apuestas | result: fail" in log]
+    assert len(told) == 1 and "the END was not recorded, send it again later" in told[0]
+
+
 @pytest.mark.parametrize("damage", ["delete_db", "torn_csv_line", "short_csv"])
 def test_files_damaged_between_runs_are_recovered_and_the_lottery_completes(lottery, damage):
     first = lottery.start_server()

@@ -6,7 +6,13 @@ import signal
 
 from protocol import Bets, End, Ping, Resume, Winners, encode
 from tests.helpers import make_bets, wait_for
-from tests.integration.harness import Peer, children_of, start_client, write_agency_csv
+from tests.integration.harness import (
+    Peer,
+    children_of,
+    served_peer,
+    start_client,
+    write_agency_csv,
+)
 from tests.integration.lottery import Lottery
 
 
@@ -31,7 +37,7 @@ def test_connections_waiting_between_messages_hold_no_process(make_server):
 
 def test_a_busy_answer_leads_to_paced_retries_within_retry_max_seconds(tmp_path, make_server):
     server = make_server(AGENCIES=1, MAX_CONNECTIONS=1).start()
-    blocker = wait_for(lambda: (p := Peer(server.port)).request(Ping()).message == "PONG" and p)
+    blocker = wait_for(lambda: served_peer(server.port, Ping()), what="the blocker admitted")
     blocker.send_raw(b"RESUME,AGEN")  # half a message: its slot is never given away
     data = write_agency_csv(tmp_path / "agency-1.csv", make_bets(1, 0, 5))
     client = start_client(server.port, 1, data, tmp_path / "c1.log", CLI_RETRY_MAXSECONDS=2.5)
@@ -43,8 +49,8 @@ def test_a_busy_answer_leads_to_paced_retries_within_retry_max_seconds(tmp_path,
     # one that loops would try thousands of times.
     assert 1 <= len(pauses) <= 4
     assert all(p >= 1.0 for p in pauses[:-1])
-    stop = server.stop()
-    assert stop == 0
+    blocker.close()
+    assert server.stop() == 0
     refusals = re.findall(r"action: accept \| result: fail \| error: server busy \| refused: (\d+)",
                           server.logs())  # fmt: skip
     # One line per interval with a count (the first tries to place the blocker count too).

@@ -10,7 +10,7 @@ from protocol import Bets, End, Ping, Resume, Winners, encode, encode_bet
 from storage import load_bets
 from storage.inspection import check
 from tests.helpers import make_bets, wait_for
-from tests.integration.harness import Peer, alive, children_of, free_port
+from tests.integration.harness import Peer, alive, children_of, free_port, served_peer
 
 WIN = 10  # every 10th bet of the helpers' data wins when asked for
 
@@ -96,7 +96,7 @@ def test_a_message_over_8192_bytes_fails_and_closes_the_connection(make_server):
     ("line", "reason"),
     [
         (b"END,AGENCY=\xff\xfe\n", "invalid UTF-8"),
-        (b"HELLO\n", "unknown message type 'HELLO'"),
+        (b"HOLA\n", "unknown message type 'HOLA'"),
         (b"END,AGENCY=one\n", "AGENCY 'one' is not a non-negative integer"),
         (b"BETS=2;AGENCY=1,FIRST_NAME=a\n", "announces 2 bets but 1"),
     ],
@@ -172,15 +172,7 @@ def test_after_end_new_bets_are_refused_but_replays_succeed_and_end_repeats(make
 def admitted_peer(port):
     """A connection the server took (it answers PING), retrying while a closing one of an
     earlier step still counts against MAX_CONNECTIONS."""
-
-    def attempt():
-        peer = Peer(port)
-        if peer.request(Ping()).message == "PONG":
-            return peer
-        peer.close()
-        return None
-
-    return wait_for(attempt, what="a connection the server admits")
+    return wait_for(lambda: served_peer(port, Ping()), what="a connection the server admits")
 
 
 def test_past_max_connections_a_newcomer_is_told_busy_with_a_retry_hint(make_server):
@@ -194,14 +186,14 @@ def test_past_max_connections_a_newcomer_is_told_busy_with_a_retry_hint(make_ser
     assert answer.retry_ms is not None and answer.retry_ms > 0
     assert extra.closed_by_server()
     held[0].close()
-    wait_for(lambda: Peer(server.port).request(Resume(1)).result == "success", what="a free slot")
+    wait_for(lambda: served_peer(server.port, Resume(1)), what="a free slot")
 
 
 def test_idle_connections_at_max_connections_cannot_lock_an_agency_out(make_server):
     server = make_server(AGENCIES=1, MAX_CONNECTIONS=3).start()
     holders = [admitted_peer(server.port) for _ in range(3)]  # each then idles, PING answered
     newcomer = wait_for(
-        lambda: (p := Peer(server.port)).request(Resume(1)).result == "success" and p,
+        lambda: served_peer(server.port, Resume(1)),
         what="the newcomer to be served instead of the idle holders",
     )
     assert newcomer.request(Bets(tuple(make_bets(1, 0, 3)), 0)).message == "3"
@@ -215,7 +207,7 @@ def test_a_held_winners_makes_room_for_an_agency_that_has_not_finished(make_serv
     assert waiting.request(End(1)).result == "success"
     waiting.send_raw(encode(Winners(1)))  # held until the draw: the only connection allowed
     second = wait_for(
-        lambda: (p := Peer(server.port)).request(Resume(2)).result == "success" and p,
+        lambda: served_peer(server.port, Resume(2)),
         what="agency 2 to be served",
     )
     evicted = waiting.answer()

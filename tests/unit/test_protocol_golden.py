@@ -6,8 +6,10 @@ import pytest
 
 from domain import Bet
 from protocol import (
+    Auth,
     Bets,
     End,
+    Hello,
     LineBuffer,
     Ping,
     ProtocolError,
@@ -38,6 +40,8 @@ REQUESTS = [
     (b"WINNERS,AGENCY=3\n", Winners(3)),
     (b"WINNERS,AGENCY=3,OFFSET=900\n", Winners(3, 900)),
     (b"RESUME,AGENCY=12\n", Resume(12)),
+    (b"HELLO,AGENCY=4\n", Hello(4)),
+    (b"AUTH,AGENCY=4,PROOF=9f86d081884c7d65\n", Auth(4, "9f86d081884c7d65")),
     (b"PING\n", Ping()),
 ]
 
@@ -159,7 +163,7 @@ REFUSED = [
     (b"END", "missing key 'AGENCY'"),
     (b"END,AGENCY=1,OFFSET=2", "END: unknown key 'OFFSET'"),
     (b"PING,X=1", "PING takes no fields"),
-    (b"HELLO", "unknown message type 'HELLO'"),
+    (b"HOLA", "unknown message type 'HOLA'"),
     (b"", "empty message"),
     (b"A" * 8192, "8192-byte limit"),
 ]

@@ -9,8 +9,10 @@ from hypothesis import strategies as st
 from domain import Bet
 from protocol import (
     MAX_MESSAGE_BYTES,
+    Auth,
     Bets,
     End,
+    Hello,
     LineBuffer,
     MessageTooLarge,
     Ping,
@@ -46,6 +48,8 @@ requests = st.one_of(
     st.builds(End, ints),
     st.builds(Winners, ints, ints),
     st.builds(Resume, ints),
+    st.builds(Hello, ints),
+    st.builds(Auth, ints, text),
     st.just(Ping()),
 )
 responses = st.builds(

@@ -9,6 +9,7 @@ import pytest
 from storage import (
     AgencyClosed,
     BetStore,
+    ReplayMismatch,
     Round,
     SequenceGap,
     StorageError,
@@ -235,3 +236,33 @@ def test_a_write_error_in_a_round_stores_nothing_of_it_and_records_no_end(tmp_pa
     assert store.position(1) == 0 and store.finished_agencies() == set()
     assert store.draw() is None and check(tmp_path)[0]
     store.close()
+
+
+def test_a_replay_with_a_different_bet_is_refused_whole_naming_the_bet(store, tmp_path):
+    bets = make_bets(1, 0, 10)
+    store.store(1, bets[:7], seq=0)
+    other = bets[6]._replace(number=(bets[6].number + 1) % 10_000)
+    (outcome,) = store.store_many(1, [((*bets[5:6], other, *bets[7:]), 5)])
+    assert isinstance(outcome, ReplayMismatch)
+    assert str(outcome) == "bet 2: position 6 already holds a different bet"
+    assert store.position(1) == 7  # the new tail was not stored either
+    assert list(load_bets(tmp_path / "bets.csv")) == bets[:7]
+
+
+def test_a_replay_of_positions_planned_earlier_in_the_same_round_is_verified(store):
+    bets = make_bets(1, 0, 6)
+    changed = bets[2]._replace(first_name="Otro")
+    outcomes = store.store_many(1, [(bets[:4], 0), ((changed, bets[3]), 2), (bets[2:6], 2)])
+    assert isinstance(outcomes[1], ReplayMismatch) and outcomes[1].seq == 2
+    assert [outcomes[0].stored, outcomes[2].stored] == [4, 2]
+
+
+def test_a_batch_that_overlaps_nothing_runs_no_comparison_query(store, tmp_path):
+    bets = make_bets(1, 0, 6)
+    store.store(1, bets[:3], seq=0)
+    statements = []
+    store._conn.set_trace_callback(statements.append)
+    store.store(1, bets[3:], seq=3)
+    assert not any("SELECT seq, first_name" in s for s in statements)
+    store.store(1, bets[2:], seq=2)
+    assert any("SELECT seq, first_name" in s for s in statements)
