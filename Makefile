@@ -75,7 +75,8 @@ COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose
 
 up: install
 	@for i in $$(seq 1 $(AGENCIES)); do test -f .data/agency-$$i.csv || { $(PY) -m scripts.gen_data --agencies $(AGENCIES) --bets $(BETS) --out .data; break; }; done
-	@$(PY) scripts/compose.py .compose.tmp $(AGENCIES) >/dev/null && \
+	@$(PY) -m scripts.keys --agencies $(AGENCIES) --out .data/keys
+	@$(PY) scripts/compose.py .compose.tmp $(AGENCIES) --keys >/dev/null && \
 	  if cmp -s .compose.tmp $(COMPOSE_FILE); then rm .compose.tmp; \
 	  else mv .compose.tmp $(COMPOSE_FILE); echo "wrote $(COMPOSE_FILE) for $(AGENCIES) agencies"; fi
 	@mkdir -p .data/rejects

@@ -16,8 +16,8 @@ USER = "${LOTTERY_UID:-10001}:${LOTTERY_GID:-10001}"
 PORT = 12345
 
 
-def server_service(agencies: int) -> dict:
-    return {
+def server_service(agencies: int, keys: bool = False) -> dict:
+    service = {
         "container_name": "server",
         "image": "lottery-server:latest",
         "user": USER,
@@ -33,10 +33,14 @@ def server_service(agencies: int) -> dict:
         },
         "stop_grace_period": "10s",
     }
+    if keys:
+        service["environment"].append("AGENCY_KEYS=/keys/agencies.keys")
+        service["volumes"].append("./.data/keys/agencies.keys:/keys/agencies.keys:ro")
+    return service
 
 
-def client_service(agency: int) -> dict:
-    return {
+def client_service(agency: int, keys: bool = False) -> dict:
+    service = {
         "container_name": f"client{agency}",
         "image": "lottery-client:latest",
         "user": USER,
@@ -56,13 +60,18 @@ def client_service(agency: int) -> dict:
         "networks": [NETWORK],
         "depends_on": {"server": {"condition": "service_healthy"}},
     }
+    if keys:  # its own key only, read-only
+        service["environment"].append("CLI_KEY_PATH=/keys/agency.key")
+        service["volumes"].append(f"./.data/keys/agency-{agency}.key:/keys/agency.key:ro")
+    return service
 
 
-def compose(agencies: int) -> dict:
-    """The compose document; no top-level `name:` so docker-compose 1.29 accepts it."""
-    services = {"server": server_service(agencies)}
+def compose(agencies: int, keys: bool = False) -> dict:
+    """The compose document; no top-level `name:` so docker-compose 1.29 accepts it. With
+    keys, the server reads .data/keys/agencies.keys and each client its own key file."""
+    services = {"server": server_service(agencies, keys)}
     for agency in range(1, agencies + 1):
-        services[f"client{agency}"] = client_service(agency)
+        services[f"client{agency}"] = client_service(agency, keys)
     return {
         "services": services,
         "networks": {NETWORK: {"driver": "bridge"}},
@@ -70,11 +79,13 @@ def compose(agencies: int) -> dict:
 
 
 def main(argv: list[str]) -> int:
+    keys = "--keys" in argv  # make up: run with agency keys (see scripts/keys.py)
+    argv = [a for a in argv if a != "--keys"]
     if len(argv) != 2 or not argv[1].isdigit():
         print(USAGE, file=sys.stderr)
         return 2
     output, agencies = Path(argv[0]), int(argv[1])
-    text = yaml.safe_dump(compose(agencies), sort_keys=False, default_flow_style=False)
+    text = yaml.safe_dump(compose(agencies, keys), sort_keys=False, default_flow_style=False)
     output.write_text(text, encoding="utf-8")
     print(f"wrote {output}: server + {agencies} clients")
     return 0

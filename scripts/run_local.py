@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from scripts import gen_data
+from scripts import gen_data, keys
 from storage.inspection import summary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             ["--agencies", str(args.agencies), "--bets", str(args.bets), "--out", str(data)]
         )
     move_aside(data)
+    server_keys = keys.ensure_keys(data / "keys", args.agencies)
 
     out_lock = threading.Lock()
     port = free_port()
@@ -109,7 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     server, server_pump = start(
         "server",
         "server",
-        {"SERVER_PORT": str(port), "STORAGE_DIR": str(data), "AGENCIES": str(args.agencies)},
+        {
+            "SERVER_PORT": str(port),
+            "STORAGE_DIR": str(data),
+            "AGENCIES": str(args.agencies),
+            "AGENCY_KEYS": str(server_keys),
+        },
         server_lines,
         out_lock,
     )
@@ -127,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             "CLI_SERVER_ADDRESS": f"127.0.0.1:{port}",
             "CLI_DATA_PATH": str(data / f"agency-{agency}.csv"),
             "CLI_REJECTS_PATH": str(data / "rejects" / f"agency-{agency}.rejected.csv"),
+            "CLI_KEY_PATH": str(data / "keys" / f"agency-{agency}.key"),
         }
         proc, thread = start(f"client{agency}", "client", env, lines, out_lock)
         clients[agency] = (proc, thread, lines)

@@ -35,6 +35,16 @@ def test_make_run_stores_everything_and_each_agency_gets_the_winners_its_data_ho
         assert (read, stored, rejected, code) == ("2500", "2500", "0", "0")
         assert int(winners) == expected > 0
         assert re.search(rf"^client{agency}  \| .*cant_ganadores: {expected}$", out.stdout, re.M)
+    # It runs with a key per agency, made where missing and readable by its owner only.
+    assert re.search(
+        r"^server   \| .*action: auth_mode \| result: success \| mode: keys", out.stdout, re.M
+    )
+    for agency in (1, 2, 3):
+        assert re.search(
+            rf"^client{agency}  \| .*action: auth \| result: success", out.stdout, re.M
+        )
+        assert (tmp_path / "keys" / f"agency-{agency}.key").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "keys" / "agencies.keys").stat().st_mode & 0o777 == 0o600
     check = subprocess.run(
         [sys.executable, "-m", "storage", "--dir", str(tmp_path), "check"],
         cwd=ROOT,
