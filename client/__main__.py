@@ -18,6 +18,8 @@ def main() -> int:
         logging.error(event("config", "fail", error=exc))
         return 2
     setup_logging(config.log_level)
+    for key in config.unknown_keys:
+        logging.warning(event("config", "success", warning=f"unknown key {key} ignored"))
     if not config.data_path.is_file():
         logging.error(
             event(

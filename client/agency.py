@@ -229,6 +229,8 @@ class AgencyClient:
                     self._settle(in_flight.popleft(), in_flight)
                 self._write(batch.payload)
                 in_flight.append(batch)
+                if self.config.loop_period:  # the course's loop.period: a pause per batch
+                    self._pause(self.config.loop_period)
         while in_flight:
             self._settle(in_flight.popleft(), in_flight)
 

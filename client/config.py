@@ -3,6 +3,7 @@ environment variables."""
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,23 @@ def _seconds(text: str) -> float:
     return value
 
 
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def _duration(text: str) -> float:
+    """A Go-style duration ("150ms", "5s", "1m30s"; "0") or a plain number of seconds."""
+    text = text.strip()
+    try:
+        return _seconds(text)
+    except ValueError:
+        pass
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{text!r} is not a duration such as 150ms, 5s or 1m30s")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
 def _address(text: str) -> tuple[str, int]:
     host, colon, port = text.rpartition(":")
     if not colon or not host:
@@ -58,6 +76,8 @@ SETTINGS: dict[str, tuple[str, object, Callable[[str], object], str]] = {
     "data.rejectsPath": ("CLI_REJECTS_PATH", None, _text, "where refused rows are written"),
     "retry.maxSeconds": ("CLI_RETRY_MAXSECONDS", 30, _seconds, "how long to keep reconnecting"),
     "auth.keyPath": ("CLI_KEY_PATH", None, _text, "a file holding the agency's key"),
+    "loop.period": ("CLI_LOOP_PERIOD", 0, _duration, "a pause between batches"),
+    "loop.amount": ("CLI_LOOP_AMOUNT", None, _text, "accepted for the course's files; unused"),
 }
 
 
@@ -71,6 +91,8 @@ class ClientConfig:
     rejects_path: Path
     retry_max_seconds: float
     key_path: Path | None = None  # read once at start; the key itself is never logged
+    loop_period: float = 0.0
+    unknown_keys: tuple[str, ...] = ()  # in the file but not settings: logged as warnings
 
     def describe(self) -> dict[str, object]:
         return {
@@ -81,6 +103,7 @@ class ClientConfig:
             "rejects_path": self.rejects_path,
             "retry_max_seconds": self.retry_max_seconds,
             "key_path": self.key_path or "-",
+            "loop_period": self.loop_period,
         }
 
 
@@ -131,7 +154,18 @@ def load_config(environ: Mapping[str, str] = os.environ) -> ClientConfig:
         rejects_path=Path(rejects) if rejects else Path(f"{data_path}.rejected.csv"),
         retry_max_seconds=values["retry.maxSeconds"],
         key_path=Path(values["auth.keyPath"]) if values["auth.keyPath"] else None,
+        loop_period=values["loop.period"],
+        unknown_keys=tuple(k for k in _leaves(document) if k not in SETTINGS),
     )
+
+
+def _leaves(document: dict, prefix: str = "") -> list[str]:
+    """The dotted names of a YAML document's leaves (server.address, ...)."""
+    found = []
+    for key, value in document.items():
+        name = f"{prefix}{key}"
+        found += _leaves(value, name + ".") if isinstance(value, dict) else [name]
+    return found
 
 
 def read_key(path: Path) -> str:

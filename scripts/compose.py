@@ -1,26 +1,32 @@
 """Write a docker compose file for one server and N agency clients (used by generar-compose.sh).
 
-python scripts/compose.py <output-file> <N>
+python3 scripts/compose.py <output-file> <N> [--keys]
+
+Standard library only, Python >= 3.8: the course runs generar-compose.sh on a fresh clone,
+before anything is installed.
 """
 
+import json
+import os
 import sys
-from pathlib import Path
-
-import yaml
 
 USAGE = "usage: ./generar-compose.sh <output-file> <N>   (N = number of agency clients, 0 or more)"
 NETWORK = "testing_net"
-# Run as the host user (make up exports these) so files in the bind-mounted ./.data stay
-# readable and writable from the host; the images' own default user is unprivileged (10001).
-USER = "${LOTTERY_UID:-10001}:${LOTTERY_GID:-10001}"
 PORT = 12345
+
+
+def _user() -> str:
+    """The generating user's uid:gid, written into the file: containers run as that user, so
+    the files they create in ./.data are that user's, with no environment variable to set."""
+    getuid = getattr(os, "getuid", None)
+    return f"{getuid()}:{os.getgid()}" if getuid else "10001:10001"
 
 
 def server_service(agencies: int, keys: bool = False) -> dict:
     service = {
         "container_name": "server",
-        "image": "lottery-server:latest",
-        "user": USER,
+        "image": "server:latest",
+        "user": _user(),
         "build": {"context": ".", "dockerfile": "server/Dockerfile"},
         "environment": [f"AGENCIES={agencies}", "STORAGE_DIR=/data", "PYTHONUNBUFFERED=1"],
         "volumes": ["./server/config.ini:/app/server/config.ini:ro", "./.data:/data"],
@@ -42,8 +48,8 @@ def server_service(agencies: int, keys: bool = False) -> dict:
 def client_service(agency: int, keys: bool = False) -> dict:
     service = {
         "container_name": f"client{agency}",
-        "image": "lottery-client:latest",
-        "user": USER,
+        "image": "client:latest",
+        "user": _user(),
         "build": {"context": ".", "dockerfile": "client/Dockerfile"},
         "environment": [
             f"CLI_ID={agency}",
@@ -72,21 +78,49 @@ def compose(agencies: int, keys: bool = False) -> dict:
     services = {"server": server_service(agencies, keys)}
     for agency in range(1, agencies + 1):
         services[f"client{agency}"] = client_service(agency, keys)
-    return {
-        "services": services,
-        "networks": {NETWORK: {"driver": "bridge"}},
-    }
+    return {"services": services, "networks": {NETWORK: {"driver": "bridge"}}}
 
 
-def main(argv: list[str]) -> int:
+def to_yaml(value, indent: int = 0) -> str:
+    """Block-style YAML for dicts, lists, strings, numbers and booleans. Every string is
+    double-quoted (JSON string syntax is valid YAML), so no value can change the structure."""
+    pad = "  " * indent
+    lines = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and item:
+                lines.append(f"{pad}{key}:\n{to_yaml(item, indent + 1)}")
+            else:
+                lines.append(f"{pad}{key}: {_scalar(item)}")
+    else:
+        for item in value:
+            if isinstance(item, (dict, list)) and item:
+                body = to_yaml(item, indent + 1).lstrip()
+                lines.append(f"{pad}- {body}")
+            else:
+                lines.append(f"{pad}- {_scalar(item)}")
+    return "\n".join(lines)
+
+
+def _scalar(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, (dict, list)):
+        return "{}" if isinstance(value, dict) else "[]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def main(argv: list) -> int:
     keys = "--keys" in argv  # make up: run with agency keys (see scripts/keys.py)
     argv = [a for a in argv if a != "--keys"]
     if len(argv) != 2 or not argv[1].isdigit():
         print(USAGE, file=sys.stderr)
         return 2
-    output, agencies = Path(argv[0]), int(argv[1])
-    text = yaml.safe_dump(compose(agencies, keys), sort_keys=False, default_flow_style=False)
-    output.write_text(text, encoding="utf-8")
+    output, agencies = argv[0], int(argv[1])
+    with open(output, "w", encoding="utf-8") as f:
+        f.write(to_yaml(compose(agencies, keys)) + "\n")
     print(f"wrote {output}: server + {agencies} clients")
     return 0
 

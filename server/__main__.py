@@ -19,6 +19,8 @@ def main() -> int:
         logging.error(event("config", "fail", error=exc))
         return 2
     setup_logging(config.logging_level)
+    for key in config.unknown_keys:
+        logging.warning(event("config", "success", warning=f"unknown key {key} ignored"))
     logging.info(event("config", "success", **config.describe()))
     keys = None
     if config.agency_keys:

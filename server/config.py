@@ -57,26 +57,37 @@ def _path(text: str) -> str:
     return text
 
 
-# name: (parser, meaning). Defaults live in config.ini, the one file people edit.
-SETTINGS: dict[str, tuple[Callable[[str], object], str]] = {
-    "SERVER_PORT": (_int(1, 65535), "TCP port"),
-    "SERVER_LISTEN_BACKLOG": (_int(1), "listen backlog"),
-    "LOGGING_LEVEL": (parse_level, "log level"),
-    "AGENCIES": (_int(1), "agencies that must send END before the draw (ids 1..AGENCIES)"),
-    "STORAGE_DIR": (_path, "where bets.csv and bets.db live"),
-    "WINNING_NUMBER": (_int(0, 9999), "the drawn number"),
-    "MAX_CONNECTIONS": (_int(1), "client connections open at once (capped by open files)"),
-    "WORKERS": (_workers, "worker processes answering messages (0: 2 x CPUs + 1)"),
-    "IDLE_TIMEOUT_S": (_seconds, "a connection with no complete message for this long is closed"),
-    "WINNERS_WAIT_S": (_seconds, "how long a WINNERS before the draw is held open"),
-    "SHUTDOWN_GRACE_S": (_seconds, "how long shutdown waits for connections to finish"),
-    "AGENCY_KEYS": (_optional_path, "file of <agency>:<key> lines; empty: open mode"),
+# name: (parser, built-in default, meaning). config.ini restates most of them for people to
+# edit; a file with only the course's four keys gets the rest from here.
+SETTINGS: dict[str, tuple[Callable[[str], object], str, str]] = {
+    "SERVER_PORT": (_int(1, 65535), "12345", "TCP port"),
+    "SERVER_IP": (
+        _optional_path,
+        "",
+        "accepted for the course's files; the server listens on all interfaces",
+    ),
+    "SERVER_LISTEN_BACKLOG": (_int(1), "2048", "listen backlog"),
+    "LOGGING_LEVEL": (parse_level, "INFO", "log level"),
+    "AGENCIES": (_int(1), "5", "agencies that must send END before the draw (ids 1..AGENCIES)"),
+    "STORAGE_DIR": (_path, ".data", "where bets.csv and bets.db live"),
+    "WINNING_NUMBER": (_int(0, 9999), "7574", "the drawn number"),
+    "MAX_CONNECTIONS": (_int(1), "10000", "client connections open at once (capped by open files)"),
+    "WORKERS": (_workers, "0", "worker processes answering messages (0: 2 x CPUs + 1)"),
+    "IDLE_TIMEOUT_S": (
+        _seconds,
+        "30",
+        "a connection with no complete message for this long is closed",
+    ),
+    "WINNERS_WAIT_S": (_seconds, "5", "how long a WINNERS before the draw is held open"),
+    "SHUTDOWN_GRACE_S": (_seconds, "5", "how long shutdown waits for connections to finish"),
+    "AGENCY_KEYS": (_optional_path, "", "file of <agency>:<key> lines; empty: open mode"),
 }
 
 
 @dataclass(frozen=True)
 class ServerConfig:
     server_port: int
+    server_ip: str
     server_listen_backlog: int
     logging_level: str
     agencies: int
@@ -88,14 +99,19 @@ class ServerConfig:
     winners_wait_s: float
     shutdown_grace_s: float
     agency_keys: str  # the path only: keys are loaded by server.keys and never logged
+    # Keys of the file that are not settings (a typo must be visible): logged as warnings.
+    unknown_keys: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, object]:
         """Every setting by its lower-case name, for the start-up log line."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "unknown_keys"}
 
 
-def load_config(path: Path = CONFIG_PATH, environ: Mapping[str, str] = os.environ) -> ServerConfig:
-    """Read the file, apply environment overrides, validate; raise ConfigError."""
+def load_config(path: Path | None = None, environ: Mapping[str, str] = os.environ) -> ServerConfig:
+    """Read the file (SERVER_CONFIG, else server/config.ini), apply environment overrides,
+    fill in built-in defaults, validate; raise ConfigError naming the key."""
+    if path is None:
+        path = Path(environ.get("SERVER_CONFIG") or CONFIG_PATH)
     parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str  # keep keys upper-case as written
     try:
@@ -104,16 +120,12 @@ def load_config(path: Path = CONFIG_PATH, environ: Mapping[str, str] = os.enviro
     except configparser.Error as exc:
         raise ConfigError(f"{path}: {exc}") from None
     file_values = parser.defaults()
-    unknown = set(file_values) - set(SETTINGS)
-    if unknown:
-        raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]}")
     values = {}
-    for name, (parse, _meaning) in SETTINGS.items():
-        raw = environ.get(name, file_values.get(name))
-        if raw is None:
-            raise ConfigError(f"{name}: missing (set it in {path.name} or the environment)")
+    for name, (parse, default, _meaning) in SETTINGS.items():
+        raw = environ.get(name, file_values.get(name, default))
         try:
             values[name.lower()] = parse(raw.strip())
         except ValueError as exc:
             raise ConfigError(f"{name}: {exc}") from None
-    return ServerConfig(**values)
+    unknown = tuple(sorted(set(file_values) - set(SETTINGS)))
+    return ServerConfig(**values, unknown_keys=unknown)

@@ -1,15 +1,19 @@
 """python -m server.healthcheck: exit 0 if the local server answers PING with PONG."""
 
-import os
 import socket
 import sys
 
 from protocol import Ping, Response, decode_response, encode
+from server.config import ConfigError, load_config
 from transport import MessageStream
 
 
 def main() -> int:
-    port = int(os.environ.get("SERVER_PORT", "12345"))
+    try:
+        port = load_config().server_port  # the file and SERVER_PORT, as the server reads them
+    except ConfigError as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
             stream = MessageStream(sock)

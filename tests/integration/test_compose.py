@@ -1,5 +1,6 @@
 """The compose generator, and (with a Docker engine) `make up` for real."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -11,13 +12,15 @@ from tests.helpers import wait_for
 from tests.integration.harness import ROOT
 
 
-def generate(tmp_path, *args):
+def generate(tmp_path, *args, shell="bash", env=None):
+    command = [str(ROOT / "generar-compose.sh")] if shell == "./" else [shell, "generar-compose.sh"]
     return subprocess.run(
-        ["bash", str(ROOT / "generar-compose.sh"), *args],
-        cwd=tmp_path,
+        [*command, *args],
+        cwd=ROOT if shell != "./" else tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
 
 
@@ -33,7 +36,12 @@ def test_the_generated_file_is_valid_and_complete(tmp_path, agencies):
     assert list(services) == ["server"] + [f"client{i}" for i in range(1, agencies + 1)]
     server = services["server"]
     assert server["container_name"] == "server"
-    assert server["user"] == "${LOTTERY_UID:-10001}:${LOTTERY_GID:-10001}"
+    # Containers run as whoever generated the file: ./.data stays theirs, no variable needed.
+    assert server["user"] == f"{os.getuid()}:{os.getgid()}"
+    assert (
+        server["image"] == "server:latest"
+        and services.get("client1", {}).get("image", "client:latest") == "client:latest"
+    )
     assert f"AGENCIES={agencies}" in server["environment"]
     assert "STORAGE_DIR=/data" in server["environment"]
     assert "./server/config.ini:/app/server/config.ini:ro" in server["volumes"]
@@ -51,11 +59,37 @@ def test_the_generated_file_is_valid_and_complete(tmp_path, agencies):
         assert client["networks"] == ["testing_net"]
 
 
+@pytest.mark.parametrize("shell", ["bash", "sh", "./"])
 @pytest.mark.parametrize("args", [[], ["only-one"], ["out.yaml", "-1"], ["out.yaml", "many"]])
-def test_bad_arguments_give_a_usage_line_and_exit_2(tmp_path, args):
-    result = generate(tmp_path, *args)
+def test_bad_arguments_give_a_usage_line_and_exit_2(tmp_path, args, shell):
+    result = generate(tmp_path, *args, shell=shell)
     assert result.returncode == 2
     assert result.stderr.startswith("usage: ./generar-compose.sh <output-file> <N>")
+
+
+@pytest.mark.parametrize("shell", ["bash", "sh", "./"])
+def test_a_fresh_clone_needs_only_a_python3_without_pyyaml(tmp_path, shell):
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    python3 = bare / "python3"
+    # -S -I: no site-packages (so no PyYAML), as on a machine where nothing is installed.
+    python3.write_text(f'#!/bin/sh\nexec {sys.executable} -S -I "$@"\n')
+    python3.chmod(0o755)
+    assert subprocess.run([python3, "-c", "import yaml"], capture_output=True).returncode != 0
+    env = {**os.environ, "PATH": f"{bare}:/usr/bin:/bin"}
+    out_file = tmp_path / "docker-compose-dev.yaml"
+    result = generate(tmp_path, str(out_file), "3", shell=shell, env=env)
+    assert result.returncode == 0, result.stderr
+    doc = yaml.safe_load(out_file.read_text())
+    assert list(doc["services"]) == ["server", "client1", "client2", "client3"]
+
+
+def test_values_are_quoted_so_they_cannot_change_the_structure():
+    sys.path.insert(0, str(ROOT))
+    from scripts.compose import to_yaml
+
+    tricky = {"a": ["x: y", "- z", "#c", "yes", "1.0", 'q"uote'], "b": {"c": ""}}
+    assert yaml.safe_load(to_yaml(tricky)) == tricky
 
 
 def docker_engine() -> str | None:

@@ -55,3 +55,45 @@ def test_an_unreadable_or_invalid_file_is_a_config_error(tmp_path):
     bad.write_text("id: [1\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config({"CLI_CONFIG": str(bad)})
+
+
+COURSE_YAML = """server:
+  address: "server:12345"
+loop:
+  amount: 5
+  period: "5s"
+log:
+  level: "DEBUG"
+batch:
+  maxAmount: 77
+"""
+
+
+def test_the_courses_config_file_is_accepted_with_the_id_from_the_environment(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(COURSE_YAML)
+    config = load_config({"CLI_CONFIG": str(path), "CLI_ID": "4"})
+    assert (config.agency, config.server, config.log_level) == (4, ("server", 12345), "DEBUG")
+    assert (config.batch_max_amount, config.loop_period) == (77, 5.0)
+    assert config.unknown_keys == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("150ms", 0.15), ("5s", 5.0), ("1m30s", 90.0), ("0", 0.0), ("0.25", 0.25), ("2h", 7200)],
+)
+def test_loop_period_takes_go_style_durations(text, seconds):
+    config = load_config(env(CLI_ID="1", CLI_LOOP_PERIOD=text))
+    assert config.loop_period == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["5 s", "fast", "-1s", "1x"])
+def test_a_bad_duration_names_the_key(text):
+    with pytest.raises(ConfigError, match=r"loop.period \(CLI_LOOP_PERIOD\)"):
+        load_config(env(CLI_ID="1", CLI_LOOP_PERIOD=text))
+
+
+def test_an_unknown_key_is_kept_for_a_warning(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("id: 1\nserver:\n  adress: x:1\n")
+    assert load_config({"CLI_CONFIG": str(path)}).unknown_keys == ("server.adress",)

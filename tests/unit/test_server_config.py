@@ -36,13 +36,28 @@ def test_a_bad_value_names_the_key_and_the_problem(env, message):
         load_config(CONFIG_PATH, environ=env)
 
 
-def test_an_unknown_or_missing_key_in_the_file_is_refused(tmp_path):
+def test_an_unknown_key_is_kept_for_a_warning_and_missing_keys_take_their_defaults(tmp_path):
     ini = tmp_path / "config.ini"
     ini.write_text(CONFIG_PATH.read_text() + "SERVER_PROT = 1\n")
-    with pytest.raises(ConfigError, match="unknown key SERVER_PROT"):
-        load_config(ini, environ={})
+    assert load_config(ini, environ={}).unknown_keys == ("SERVER_PROT",)
     ini.write_text("[DEFAULT]\nSERVER_PORT = 1\n")
-    with pytest.raises(ConfigError, match="SERVER_LISTEN_BACKLOG: missing"):
-        load_config(ini, environ={})
+    config = load_config(ini, environ={})
+    assert (config.server_port, config.server_listen_backlog, config.agencies) == (1, 2048, 5)
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.ini", environ={})
+
+
+def test_the_courses_config_file_is_accepted_with_built_in_defaults(tmp_path):
+    ini = tmp_path / "config.ini"
+    ini.write_text(
+        "[DEFAULT]\nSERVER_PORT = 12345\nSERVER_IP = server\nSERVER_LISTEN_BACKLOG = 5\n"
+        "LOGGING_LEVEL = DEBUG\n"
+    )
+    config = load_config(environ={"SERVER_CONFIG": str(ini)})
+    assert (config.server_ip, config.server_listen_backlog, config.logging_level) == (
+        "server",
+        5,
+        "DEBUG",
+    )
+    assert (config.winning_number, config.agencies, config.agency_keys) == (7574, 5, "")
+    assert config.unknown_keys == ()
