@@ -14,7 +14,7 @@ find_python = for c in python3.13 python3.14 python3; do \
 	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then \
 	    command -v $$c; exit 0; fi; done; exit 1
 
-.PHONY: help install test unit integration lint format run data db up down logs bench bench-agencies bench-scale chaos clean
+.PHONY: help install test unit integration lint format run data db up down logs docker-image docker-compose-up docker-compose-down docker-compose-logs bench bench-agencies bench-scale chaos clean
 
 help:
 	@echo "make run      start the server and $(AGENCIES) agency clients locally (no Docker)"
@@ -22,7 +22,7 @@ help:
 	@echo "make lint     ruff check + ruff format --check"
 	@echo "make data     generate .data/agency-<i>.csv (AGENCIES=$(AGENCIES) BETS=$(BETS))"
 	@echo "make db       SQL shell on .data/bets.db"
-	@echo "make up/down/logs   the same system in containers"
+	@echo "make up/down/logs   the same system in containers (course names: make docker-compose-up ...)"
 	@echo "make chaos   random faults for CHAOS_SECONDS (60), verified each round"
 	@echo "make bench   the real pipeline timed (BENCH_RUNS=5, DATA=<dir> for other files)"
 	@echo "make bench-agencies   1,000 agencies at once from one process (AGENCIES, BETS)"
@@ -67,9 +67,6 @@ run: install
 data: install
 	$(PY) -m scripts.gen_data --agencies $(AGENCIES) --bets $(BETS) --out $(DATA)
 
-# Containers run as the host user, so the files they write in ./.data are the user's.
-export LOTTERY_UID := $(shell id -u)
-export LOTTERY_GID := $(shell id -g)
 # docker compose (v2) when available, else docker-compose 1.29.
 COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
@@ -88,6 +85,17 @@ down:
 
 logs:
 	$(COMPOSE) -f $(COMPOSE_FILE) logs -f
+
+# The course's target names, as aliases.
+docker-image:
+	docker build -f ./server/Dockerfile -t server:latest .
+	docker build -f ./client/Dockerfile -t client:latest .
+
+docker-compose-up: up
+
+docker-compose-down: down
+
+docker-compose-logs: logs
 
 BENCH_RUNS ?= 5
 bench: install

@@ -4,10 +4,8 @@ python -m scripts.run_local [--agencies N] [--data .data] [--bets 16000]
 """
 
 import argparse
-import datetime
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,11 +15,11 @@ import time
 from pathlib import Path
 
 from scripts import gen_data, keys
+from storage import archive
 from storage.inspection import summary
 
 ROOT = Path(__file__).resolve().parent.parent
 SUMMARY = re.compile(r"action: summary \| result: success \| (.*)")
-STORAGE_FILES = ("bets.csv", "bets.db", "bets.db-wal", "bets.db-shm")
 
 
 def free_port() -> int:
@@ -55,15 +53,9 @@ def start(name: str, module: str, env: dict, lines: list, out_lock):
 
 def move_aside(data: Path) -> None:
     """Each run is a fresh lottery: keep the previous one's files under previous/<time>/."""
-    present = [data / name for name in STORAGE_FILES if (data / name).exists()]
-    if not present:
-        return
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    target = data / "previous" / stamp
-    target.mkdir(parents=True, exist_ok=True)
-    for path in present:
-        shutil.move(path, target / path.name)
-    print(f"run      | previous lottery moved aside to {target}", flush=True)
+    target = archive(data)
+    if target is not None:
+        print(f"run      | previous lottery moved aside to {target}", flush=True)
 
 
 def wait_ready(port: int, server: subprocess.Popen, timeout: float = 30) -> bool:

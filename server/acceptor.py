@@ -30,7 +30,7 @@ from server.parking import Conn, ConnTable, Place
 from server.pool import WorkerPool
 from server.session import announce_draw
 from server.state import LotteryState
-from storage import BetStore, recover
+from storage import BetStore, archive, is_complete, recover
 from transport.stream import drain
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,11 @@ class Acceptor:
                 )
             )
         recover(config.storage_dir)
+        if is_complete(config.storage_dir, config.agencies):
+            # Drawn and every agency told: this start begins the next lottery.
+            previous = archive(config.storage_dir)
+            log.info(event("new_lottery", "success", previous=previous))
+            recover(config.storage_dir)
         storage_lock = self.ctx.Lock()
         store = BetStore(config.storage_dir, storage_lock)
         manager = SyncManager(ctx=self.ctx)
@@ -223,9 +228,9 @@ class Acceptor:
             if len(self.table) >= self.max_connections and not self._make_room(now):
                 self._refuse(sock)
                 continue
-            conn = self.table.add(sock, peer, now)
-            self._park(conn)
-            log.debug(event("accept", "success", peer=peer, connections=len(self.table)))
+            # Not logged: a healthcheck connects every second; agencies show up when they
+            # authenticate or first speak for themselves.
+            self._park(self.table.add(sock, peer, now))
 
     def _make_room(self, now: float) -> bool:
         victim = self.table.victim(now)
@@ -427,6 +432,7 @@ class Acceptor:
     def _shutdown(self, manager, store: BetStore) -> None:
         if not self.stopping:  # an error ended the loop
             self._begin_shutdown()
+        self._log_refusals(time.monotonic())  # the last interval's count
         killed = len(self.table.conns)
         for conn in list(self.table.conns.values()):
             self._close_returned(conn)

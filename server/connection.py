@@ -169,6 +169,8 @@ def _flush(turn: _Turn) -> None:
     except OSError as exc:  # reset by the peer, or it stopped reading its answers
         log.info(event("connection", "fail", agency=turn.session.agency, error=exc))
         turn.ended = "close"
+    else:
+        turn.session.confirm_delivered()
     turn.out = []
 
 

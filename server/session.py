@@ -89,6 +89,7 @@ class Session:
         self.held_since = held_since
         self.auth = auth or AuthState()
         self.must_close = False  # too many failed AUTHs: answer, then close
+        self.delivered: list[int] = []  # agencies whose whole winners list is being sent
 
     def handle(self, request: Request) -> Response | Held:
         """The answer to one request, or HELD for a WINNERS that must wait for the draw.
@@ -169,6 +170,15 @@ class Session:
         return Response(SUCCESS, f"agency {request.agency} authenticated")
 
     # --- writes: planned per connection, committed per round, answered per connection -----
+
+    def confirm_delivered(self) -> None:
+        """The answers were sent: record the winners lists delivered (for lottery rounds)."""
+        for agency in self.delivered:
+            try:
+                self._store.record_delivery(agency)
+            except StorageError as exc:  # the lottery is only not archived at next start
+                log.warning(event("delivery", "fail", agency=agency, error=exc))
+        self.delivered = []
 
     def plan_bets(self, requests: list[Bets]) -> Write:
         """Refuse what is invalid now; the rest waits for the round's commit."""
@@ -266,6 +276,8 @@ class Session:
         self.held_since = None
         documents = self._store.winners(request.agency)
         page = _fitting(documents[request.offset :], len(documents))
+        if request.offset + len(page) >= len(documents):
+            self.delivered.append(request.agency)
         log.info(
             event(
                 "consulta_ganadores",

@@ -1,6 +1,7 @@
 """The only code that touches the data files: bets.csv, bets.db and their lock file."""
 
 from domain import Bet, has_won
+from storage.lottery import archive, is_complete
 from storage.migrations import MigrationError
 from storage.recovery import RecoveryError, recover
 from storage.rows import load_bets
@@ -31,7 +32,9 @@ __all__ = [
     "SequenceGap",
     "StorageError",
     "Stored",
+    "archive",
     "has_won",
+    "is_complete",
     "load_bets",
     "recover",
 ]

@@ -1,10 +1,10 @@
-"""python -m storage {stats | winners --agency N | check} [--dir STORAGE_DIR]"""
+"""python -m storage {stats | winners --agency N | check | new-lottery} [--dir STORAGE_DIR]"""
 
 import argparse
 import os
 import sys
 
-from storage import inspection
+from storage import archive, inspection
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     win = commands.add_parser("winners", help="the winners of one agency")
     win.add_argument("--agency", type=int, required=True)
     commands.add_parser("check", help="bets.csv and bets.db hold the same rows")
+    commands.add_parser(
+        "new-lottery",
+        help="archive the stored lottery under previous/<time>/ (stop the server first)",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -36,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
             for document, first, last in found:
                 print(f"{document}\t{first} {last}")
             print(f"{len(found)} winners for agency {args.agency}", file=sys.stderr)
+        elif args.command == "new-lottery":
+            moved = archive(args.dir)
+            print(
+                "no lottery stored: nothing to archive"
+                if moved is None
+                else f"previous lottery moved to {moved}; the next server start begins a new one"
+            )
         else:
             ok, message = inspection.check(args.dir)
             print(message, file=sys.stdout if ok else sys.stderr)

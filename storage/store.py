@@ -42,9 +42,15 @@ WINNERS_SQL = (
 )
 
 
+NEW_LOTTERY_HINT = (
+    "once every agency has its winners, the next server start begins a new lottery "
+    "(or stop the server and run: python -m storage new-lottery)"
+)
+
+
 def _closed_reason(agency: int, drawn: bool) -> str:
     if drawn:
-        return "the draw already happened; new bets are refused"
+        return f"the draw already happened; new bets are refused ({NEW_LOTTERY_HINT})"
     return f"agency {agency} already sent END; new bets are refused"
 
 
@@ -155,6 +161,7 @@ class BetStore:
                 "open it with storage.recover first"
             )
         self._csv_fd = os.open(self.paths.csv, os.O_RDWR | os.O_CREAT, 0o644)
+        self._delivered: set[int] = set()
 
     def close(self) -> None:
         """Release the file and the connection."""
@@ -346,6 +353,28 @@ class BetStore:
                 self._abort(None)
                 raise
         return drew
+
+    def record_delivery(self, agency: int) -> None:
+        """Note that the agency was sent its whole winners list (once per agency and process).
+
+        Touches no CSV, so it takes SQLite's own lock only, and commits with synchronous=NORMAL:
+        in WAL mode the record becomes durable with the next full commit. Losing it in a crash
+        only keeps the lottery from being archived at the next start, which is the safe side.
+        """
+        if agency in self._delivered:
+            return
+        conn = self._conn
+        try:
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(
+                f"INSERT OR IGNORE INTO deliveries (agency, delivered_at) VALUES (?, {_NOW})",
+                (agency,),
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"could not record the delivery: {exc}") from exc
+        finally:
+            conn.execute("PRAGMA synchronous = FULL")
+        self._delivered.add(agency)
 
     def announce_draw(self) -> bool:
         """Mark the draw as logged; True if it was recorded and not announced before."""

@@ -188,8 +188,10 @@ def start_client(port: int, agency: int, data: Path, log_path: Path, **env) -> s
         "CLI_SERVER_ADDRESS": f"127.0.0.1:{port}",
         "CLI_DATA_PATH": str(data),
         "PYTHONUNBUFFERED": "1",
-        **{k: str(v) for k, v in env.items()},
+        **{k: str(v) for k, v in env.items() if v is not None},
     }
+    for name in [k for k, v in env.items() if v is None]:  # None: leave it unset
+        environment.pop(name, None)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "client"],

@@ -1,6 +1,7 @@
 """The compose generator, and (with a Docker engine) `make up` for real."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -8,8 +9,8 @@ import sys
 import pytest
 import yaml
 
-from tests.helpers import wait_for
-from tests.integration.harness import ROOT
+from tests.helpers import make_bets, wait_for
+from tests.integration.harness import ROOT, write_agency_csv
 
 
 def generate(tmp_path, *args, shell="bash", env=None):
@@ -164,3 +165,51 @@ def test_make_up_runs_the_lottery_in_containers(tmp_path):
         text=True,
     )
     assert stats.stdout.split("\n")[1].split()[:2] == ["1", "1500"]
+
+
+COURSE_INI = "[DEFAULT]\nSERVER_PORT = 12345\nSERVER_IP = server\nSERVER_LISTEN_BACKLOG = 5\nLOGGING_LEVEL = DEBUG\n"
+COURSE_YAML = 'server:\n  address: "server:12345"\nloop:\n  amount: 5\n  period: "5ms"\nlog:\n  level: "DEBUG"\nbatch:\n  maxAmount: 50\n'
+
+
+def test_the_courses_flow_runs_two_lotteries_with_docker_compose_directly(tmp_path):
+    reason = docker_engine()
+    if reason:
+        pytest.skip(reason)
+    compose = ["docker", "compose"]
+    if subprocess.run([*compose, "version"], capture_output=True).returncode != 0:
+        compose = ["docker-compose"]
+    work = tmp_path / "repo"
+    shutil.copytree(
+        ROOT, work, ignore=shutil.ignore_patterns(".venv", ".data", ".git", "__pycache__")
+    )
+    (work / "server" / "config.ini").write_text(COURSE_INI)
+    (work / "client" / "config.yaml").write_text(COURSE_YAML)
+
+    def run(*args, timeout=600):
+        return subprocess.run(args, cwd=work, capture_output=True, text=True, timeout=timeout)
+
+    for side in ("server", "client"):
+        built = run("docker", "build", "-f", f"./{side}/Dockerfile", "-t", f"{side}:latest", ".")
+        assert built.returncode == 0, built.stderr
+    for round_, sizes in enumerate(({1: 300, 2: 120}, {1: 80, 2: 200}), 1):
+        assert run("sh", "generar-compose.sh", "docker-compose-dev.yaml", "2").returncode == 0
+        (work / ".data").mkdir(exist_ok=True)
+        for agency, count in sizes.items():
+            bets = make_bets(agency, 100 * round_, count, winners_every=25)
+            write_agency_csv(work / ".data" / f"agency-{agency}.csv", bets)
+        up = run(*compose, "-f", "docker-compose-dev.yaml", "up", "-d")
+        assert up.returncode == 0, up.stderr
+        try:
+            for client in ("client1", "client2"):
+                waited = run("docker", "wait", client, timeout=300)
+                assert waited.stdout.strip() == "0", run("docker", "logs", client).stderr
+            logs = run(*compose, "-f", "docker-compose-dev.yaml", "logs", "--no-color").stdout
+        finally:
+            run(*compose, "-f", "docker-compose-dev.yaml", "down")
+        assert "result: fail" not in logs
+        assert logs.count("action: sorteo | result: success") == 1
+        received = re.findall(r"apuesta_recibida \| result: success \| cantidad: (\d+)", logs)
+        assert sum(map(int, received)) == sum(sizes.values())
+        assert ("action: new_lottery | result: success" in logs) == (round_ == 2)
+        owner = (work / ".data" / "bets.csv").stat().st_uid
+        assert owner == os.getuid()  # files in ./.data belong to whoever ran compose
