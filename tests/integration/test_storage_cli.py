@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import BetStore, recover
+from storage import BetStore, is_complete, recover
 from tests.helpers import make_bets, mp_lock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,3 +81,25 @@ def test_commands_on_a_missing_database_exit_1_with_a_message(tmp_path):
     out = run("--dir", str(tmp_path), "stats")
     assert out.returncode == 1
     assert "no database at" in out.stderr
+
+
+def test_a_lottery_is_complete_only_once_every_agency_got_its_winners(lottery):
+    assert not is_complete(lottery, 2)  # drawn, nobody told yet
+    store = BetStore(lottery, mp_lock())
+    store.record_delivery(1)
+    assert not is_complete(lottery, 2)
+    store.record_delivery(2)
+    store.close()
+    assert is_complete(lottery, 2)
+    assert not is_complete(lottery, 3)  # a third agency never finished
+
+
+def test_new_lottery_archives_the_files_and_says_where(lottery):
+    result = run("--dir", str(lottery), "new-lottery")
+    assert result.returncode == 0, result.stderr
+    (previous,) = (lottery / "previous").iterdir()
+    assert str(previous) in result.stdout
+    assert (previous / "bets.csv").exists() and (previous / "bets.db").exists()
+    assert not (lottery / "bets.csv").exists() and not (lottery / "bets.db").exists()
+    again = run("--dir", str(lottery), "new-lottery")
+    assert again.returncode == 0 and "nothing to archive" in again.stdout

@@ -98,7 +98,9 @@ def test_a_finished_agency_refuses_new_bets_but_accepts_replays(store):
 
 def test_after_the_draw_every_agency_refuses_new_bets(store):
     store.finish(1, agencies=1, winning_number=7574)
-    with pytest.raises(AgencyClosed, match="the draw already happened"):
+    with pytest.raises(
+        AgencyClosed, match="the draw already happened.*python -m storage new-lottery"
+    ):
         store.store(2, make_bets(2, 0, 1), seq=0)
 
 
