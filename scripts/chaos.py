@@ -20,8 +20,8 @@ import traceback
 from pathlib import Path
 
 from protocol import Bets, encode
-from tests.integration.harness import Peer, Server, stop_quietly
-from tests.integration.lottery import Lottery
+from scripts.lab.lottery import Lottery
+from scripts.lab.processes import Peer, Server, stop_quietly
 
 FAULT_POINTS = ("csv_written", "before_commit", "committed", "before_draw_commit", "draw_committed")
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.integration.harness import Server, stop_quietly
+from scripts.lab.processes import Server, stop_quietly
 
 
 @pytest.fixture

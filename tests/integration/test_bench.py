@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from scripts import gen_data
-from tests.integration.harness import ROOT
+from scripts.lab.processes import ROOT
 
 
 def test_bench_runs_the_pipeline_and_writes_its_figures(tmp_path):

@@ -4,10 +4,10 @@ import signal
 
 import pytest
 
+from scripts.lab.processes import free_port, start_client, write_agency_csv
+from scripts.lab.sample import make_bets, wait_for
 from storage import load_bets
 from storage.inspection import check
-from tests.helpers import make_bets, wait_for
-from tests.integration.harness import free_port, start_client, write_agency_csv
 
 
 @pytest.fixture

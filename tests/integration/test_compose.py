@@ -9,8 +9,8 @@ import sys
 import pytest
 import yaml
 
-from tests.helpers import make_bets, wait_for
-from tests.integration.harness import ROOT, write_agency_csv
+from scripts.lab.processes import ROOT, write_agency_csv
+from scripts.lab.sample import make_bets, wait_for
 
 
 def generate(tmp_path, *args, shell="bash", env=None):

@@ -4,8 +4,8 @@ way (`action: ... | result: ...`, no `result: fail` anywhere)."""
 
 import re
 
-from tests.helpers import make_bets
-from tests.integration.harness import Server, start_client, write_agency_csv
+from scripts.lab.processes import Server, start_client, write_agency_csv
+from scripts.lab.sample import make_bets
 
 COURSE_SERVER_INI = """[DEFAULT]
 SERVER_PORT = {port}
@@ -76,7 +76,7 @@ def check_the_courses_way(server_log, client_logs, bets):
 
 
 def test_two_lotteries_in_a_row_with_the_courses_files_and_flow(tmp_path):
-    from tests.integration.harness import free_port
+    from scripts.lab.processes import free_port
 
     port = free_port()
     first = course_lottery(tmp_path, port, "first", {1: 120, 2: 75, 3: 40}, winners_every=20)

@@ -8,9 +8,9 @@ import socket
 import pytest
 
 from protocol import Bets, Resume, encode
-from tests.helpers import wait_for
-from tests.integration.harness import Peer, alive, children_of
-from tests.integration.lottery import Lottery
+from scripts.lab.lottery import Lottery
+from scripts.lab.processes import Peer, alive, children_of
+from scripts.lab.sample import wait_for
 
 SIZES = {1: 3000, 2: 2000, 3: 1000}
 

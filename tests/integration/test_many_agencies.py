@@ -5,15 +5,15 @@ import re
 import signal
 
 from protocol import Bets, End, Ping, Resume, Winners, encode
-from tests.helpers import make_bets, wait_for
-from tests.integration.harness import (
+from scripts.lab.lottery import Lottery
+from scripts.lab.processes import (
     Peer,
     children_of,
     served_peer,
     start_client,
     write_agency_csv,
 )
-from tests.integration.lottery import Lottery
+from scripts.lab.sample import make_bets, wait_for
 
 
 def test_thirty_agencies_through_four_slots_and_two_workers_all_get_their_winners(

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from client.reader import BetSource, Rejects
-from tests.integration.harness import ROOT
+from scripts.lab.processes import ROOT
 
 
 def make(*args, timeout=120):

@@ -6,9 +6,9 @@ import re
 import pytest
 
 from protocol import Auth, Bets, End, Hello, Ping, Resume, Winners, encode, proof
+from scripts.lab.processes import Peer, start_client, write_agency_csv
+from scripts.lab.sample import make_bets, wait_for
 from storage import load_bets
-from tests.helpers import make_bets, wait_for
-from tests.integration.harness import Peer, start_client, write_agency_csv
 
 KEYS = {1: "agency-one-key-0123456789", 2: "agency-two-key-ABCDEFGHIJ"}
 

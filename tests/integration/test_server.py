@@ -7,10 +7,10 @@ import threading
 import pytest
 
 from protocol import Bets, End, Ping, Resume, Winners, encode, encode_bet
+from scripts.lab.processes import Peer, alive, children_of, free_port, served_peer
+from scripts.lab.sample import make_bets, wait_for
 from storage import load_bets
 from storage.inspection import check
-from tests.helpers import make_bets, wait_for
-from tests.integration.harness import Peer, alive, children_of, free_port, served_peer
 
 WIN = 10  # every 10th bet of the helpers' data wins when asked for
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.lab.sample import make_bets, mp_lock
 from storage import BetStore, is_complete, recover
-from tests.helpers import make_bets, mp_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 

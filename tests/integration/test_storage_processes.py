@@ -8,9 +8,9 @@ import signal
 
 import pytest
 
+from scripts.lab.sample import make_bets
 from storage import BetStore, load_bets, recover
 from storage.inspection import check
-from tests.helpers import make_bets
 
 CTX = multiprocessing.get_context("fork")
 BATCH = 20

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from client.batcher import batches
 from protocol import MAX_MESSAGE_BYTES, Bets, decode_request
-from tests.helpers import make_bets
+from scripts.lab.sample import make_bets
 
 
 def decoded(batch):

@@ -7,11 +7,11 @@ from multiprocessing.managers import SyncManager
 import pytest
 
 from protocol import FAIL, SUCCESS, WAIT, Bets, End, Ping, Resume, Winners
+from scripts.lab.sample import make_bets, mp_lock
 from server.config import CONFIG_PATH, load_config
 from server.session import HELD, Session
 from server.state import LotteryState
 from storage import BetStore, recover
-from tests.helpers import make_bets, mp_lock
 
 
 @pytest.fixture

@@ -2,10 +2,10 @@
 
 import csv
 
+from scripts.lab.sample import make_bets, mp_lock
 from storage import BetStore, load_bets, recover
 from storage.inspection import check
 from storage.migrations import load_migrations
-from tests.helpers import make_bets, mp_lock
 
 
 def stored(tmp_path, batches):

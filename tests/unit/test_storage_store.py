@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from scripts.lab.sample import make_bets, mp_lock
 from storage import (
     AgencyClosed,
     BetStore,
@@ -18,7 +19,6 @@ from storage import (
 )
 from storage.inspection import check
 from storage.rows import rows_bytes
-from tests.helpers import make_bets, mp_lock
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_a_finished_agency_refuses_new_bets_but_accepts_replays(store):
 def test_after_the_draw_every_agency_refuses_new_bets(store):
     store.finish(1, agencies=1, winning_number=7574)
     with pytest.raises(
-        AgencyClosed, match="the draw already happened.*python -m storage new-lottery"
+        AgencyClosed, match=r"the draw already happened.*python -m storage new-lottery"
     ):
         store.store(2, make_bets(2, 0, 1), seq=0)
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from protocol import Ping, Response, decode_response, encode
-from tests.helpers import wait_for
+from scripts.lab.sample import wait_for
 from transport import ConnectionClosed, MessageStream
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,10 +4,10 @@ end-to-end verdict (everything stored exactly once, files agree, one draw, right
 import collections
 from pathlib import Path
 
+from scripts.lab.processes import Server, start_client, write_agency_csv
+from scripts.lab.sample import make_bets
 from storage import load_bets
 from storage.inspection import check
-from tests.helpers import make_bets
-from tests.integration.harness import Server, start_client, write_agency_csv
 
 INVALID_ROWS = ("Ana,Gómez,12x,1990-01-01,1", "short,row")
 

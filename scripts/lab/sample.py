@@ -1,4 +1,4 @@
-"""Small builders and waiters shared by the tests."""
+"""Small builders and waiters shared by the tests, make chaos and the benches."""
 
 import datetime
 import multiprocessing
