@@ -80,7 +80,6 @@ class Resync(Exception):
 class Summary:
     sent: int = 0  # bets sent in this run (replays after a reconnect included)
     stored: int = 0  # bets the server newly stored
-    winners: int = 0
 
 
 class AgencyClient:
@@ -122,7 +121,6 @@ class AgencyClient:
             return 1
         self._close_socket()
         self.rejects.close()
-        self.summary.winners = len(documents)
         log.info(event("consulta_ganadores", "success", cant_ganadores=len(documents)))
         log.debug(event("ganadores", "success", documents=";".join(documents) or "-"))
         log.info(
@@ -274,8 +272,8 @@ class AgencyClient:
             self._check_stop()
 
     def _expect_success(self, answer: Response, what: str) -> str:
-        if answer.message == SERVER_BUSY and answer.result != SUCCESS:
-            raise Disconnected(SERVER_BUSY, answer.retry_ms)
+        if answer.result == WAIT:  # busy, or it cannot answer for now: ask again later
+            raise Disconnected(answer.message, answer.retry_ms)
         if answer.result != SUCCESS:
             raise Refused(f"{what} refused: {answer.message}")
         return answer.message

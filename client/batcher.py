@@ -4,7 +4,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from domain import Bet
-from protocol import MAX_MESSAGE_BYTES, encode_bet, encode_bets
+from protocol import MAX_MESSAGE_BYTES, bets_header, encode_bet, encode_bets
 
 
 @dataclass(frozen=True)
@@ -35,4 +35,4 @@ def batches(bets: Iterable[Bet], first_seq: int, max_amount: int) -> Iterator[Ba
 
 
 def _message_size(count: int, seq: int, bets_size: int) -> int:
-    return len(f"BETS={count},SEQ={seq}") + bets_size + 1
+    return len(bets_header(count, seq)) + bets_size + 1

@@ -1,84 +1,37 @@
-"""The client's settings: declared once, read from client/config.yaml, overridable by
-environment variables."""
+"""The client's settings: declared once (common.settings), read from client/config.yaml,
+overridable by environment variables."""
 
-import math
 import os
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from common.logs import parse_level
+from common import settings
+from common.settings import ConfigError
 
 CONFIG_PATH = Path(__file__).resolve().parent / "config.yaml"
-
-
-class ConfigError(ValueError):
-    """A setting is missing or invalid; the message names the key."""
+__all__ = ["CONFIG_PATH", "SETTINGS", "ClientConfig", "ConfigError", "load_config", "read_key"]
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(f"{value} must be at least 1")
-    return value
+    return settings.integer(1)(text)
 
 
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{text!r} must be a number of seconds >= 0")
-    return value
-
-
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-
-
-def _duration(text: str) -> float:
-    """A Go-style duration ("150ms", "5s", "1m30s"; "0") or a plain number of seconds."""
-    text = text.strip()
-    try:
-        return _seconds(text)
-    except ValueError:
-        pass
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"{text!r} is not a duration such as 150ms, 5s or 1m30s")
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-
-
-def _address(text: str) -> tuple[str, int]:
-    host, colon, port = text.rpartition(":")
-    if not colon or not host:
-        raise ValueError(f"{text!r} is not host:port")
-    number = int(port)
-    if not 1 <= number <= 65535:
-        raise ValueError(f"port {number} is not in 1..65535")
-    return host, number
-
-
-def _text(text: str) -> str:
-    if not text.strip():
-        raise ValueError("must not be empty")
-    return text
-
-
-# yaml key: (environment variable, default, parser, meaning)
-SETTINGS: dict[str, tuple[str, object, Callable[[str], object], str]] = {
-    "id": ("CLI_ID", None, _positive_int, "agency number"),
-    "server.address": ("CLI_SERVER_ADDRESS", "server:12345", _address, "host:port"),
-    "batch.maxAmount": ("CLI_BATCH_MAXAMOUNT", 128, _positive_int, "bets per batch at most"),
-    "log.level": ("CLI_LOG_LEVEL", "INFO", parse_level, "log level"),
-    "data.path": ("CLI_DATA_PATH", "/data/agency.csv", _text, "the agency's bets"),
-    "data.rejectsPath": ("CLI_REJECTS_PATH", None, _text, "where refused rows are written"),
-    "retry.maxSeconds": ("CLI_RETRY_MAXSECONDS", 30, _seconds, "how long to keep reconnecting"),
-    "auth.keyPath": ("CLI_KEY_PATH", None, _text, "a file holding the agency's key"),
-    "loop.period": ("CLI_LOOP_PERIOD", 0, _duration, "a pause between batches"),
-    "loop.amount": ("CLI_LOOP_AMOUNT", None, _text, "accepted for the course's files; unused"),
-}
+Setting = settings.Setting
+SETTINGS = [
+    Setting("id", "CLI_ID", None, _positive_int, "agency number", required=True),
+    Setting("server.address", "CLI_SERVER_ADDRESS", "server:12345", settings.address, "host:port"),
+    Setting("batch.maxAmount", "CLI_BATCH_MAXAMOUNT", 128, _positive_int, "bets per batch at most"),
+    Setting("log.level", "CLI_LOG_LEVEL", "INFO", settings.level, "log level"),
+    Setting("data.path", "CLI_DATA_PATH", "/data/agency.csv", settings.text, "the agency's bets"),
+    Setting("data.rejectsPath", "CLI_REJECTS_PATH", None, settings.text, "where refused rows are written"),
+    Setting("retry.maxSeconds", "CLI_RETRY_MAXSECONDS", 30, settings.seconds(allow_zero=True), "how long to keep retrying without progress"),
+    Setting("auth.keyPath", "CLI_KEY_PATH", None, settings.text, "a file holding the agency's key"),
+    Setting("loop.period", "CLI_LOOP_PERIOD", 0, settings.duration, "a pause between batches"),
+    Setting("loop.amount", "CLI_LOOP_AMOUNT", None, settings.optional_text, "accepted for the course's files; unused"),
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -107,15 +60,6 @@ class ClientConfig:
         }
 
 
-def _lookup(document: dict, dotted: str):
-    node = document
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def load_config(environ: Mapping[str, str] = os.environ) -> ClientConfig:
     """Read CLI_CONFIG (default client/config.yaml), apply the environment, validate."""
     path = Path(environ.get("CLI_CONFIG", CONFIG_PATH))
@@ -127,22 +71,8 @@ def load_config(environ: Mapping[str, str] = os.environ) -> ClientConfig:
         raise ConfigError(f"CLI_CONFIG: {path} is not valid YAML: {exc}") from None
     if not isinstance(document, dict):
         raise ConfigError(f"CLI_CONFIG: {path} must hold a mapping of settings")
-    values = {}
-    for key, (env, default, parse, _meaning) in SETTINGS.items():
-        raw = environ.get(env)
-        if raw is None:
-            raw = _lookup(document, key)
-        if raw is None:
-            raw = default
-        if raw is None:
-            values[key] = None
-            continue
-        try:
-            values[key] = parse(str(raw).strip())
-        except ValueError as exc:
-            raise ConfigError(f"{key} ({env}): {exc}") from None
-    if values["id"] is None:
-        raise ConfigError("id (CLI_ID): missing; set it in config.yaml or the environment")
+    file_values = dict(_leaves(document))
+    values = settings.resolve(SETTINGS, file_values, environ)
     data_path = Path(values["data.path"])
     rejects = values["data.rejectsPath"]
     return ClientConfig(
@@ -155,16 +85,16 @@ def load_config(environ: Mapping[str, str] = os.environ) -> ClientConfig:
         retry_max_seconds=values["retry.maxSeconds"],
         key_path=Path(values["auth.keyPath"]) if values["auth.keyPath"] else None,
         loop_period=values["loop.period"],
-        unknown_keys=tuple(k for k in _leaves(document) if k not in SETTINGS),
+        unknown_keys=settings.unknown(SETTINGS, file_values),
     )
 
 
-def _leaves(document: dict, prefix: str = "") -> list[str]:
-    """The dotted names of a YAML document's leaves (server.address, ...)."""
+def _leaves(document: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """The YAML document's leaves by dotted name (server.address, ...)."""
     found = []
     for key, value in document.items():
         name = f"{prefix}{key}"
-        found += _leaves(value, name + ".") if isinstance(value, dict) else [name]
+        found += _leaves(value, name + ".") if isinstance(value, dict) else [(name, value)]
     return found
 
 

@@ -63,8 +63,8 @@ def reset_signals() -> None:
 def die_with_parent(parent_pid: int) -> None:
     """Make the kernel SIGKILL this process when its parent dies (SIGKILL included).
 
-    Linux only (prctl); elsewhere the caller's parent-liveness checks still apply. If the
-    parent already died before the prctl, exit now.
+    Linux only (prctl); elsewhere nothing watches the parent, and an orphan lives on until
+    it is stopped. If the parent already died before the prctl, exit now.
     """
     if sys.platform.startswith("linux"):
         import ctypes  # only the server needs it; the client starts faster without

@@ -5,6 +5,7 @@ See docs/PROTOCOL.md for the contract.
 
 from protocol.auth import proof
 from protocol.codec import (
+    bets_header,
     decode_request,
     decode_response,
     encode,
@@ -12,7 +13,7 @@ from protocol.codec import (
     encode_bets,
     peek_bet_count,
 )
-from protocol.errors import MessageTooLarge, ProtocolError
+from protocol.errors import MessageTooLarge, MessageTooLong, ProtocolError
 from protocol.escaping import escape, unescape
 from protocol.framing import LineBuffer
 from protocol.messages import (
@@ -52,12 +53,14 @@ __all__ = [
     "LineBuffer",
     "Message",
     "MessageTooLarge",
+    "MessageTooLong",
     "Ping",
     "ProtocolError",
     "Request",
     "Response",
     "Resume",
     "Winners",
+    "bets_header",
     "decode_request",
     "decode_response",
     "encode",

@@ -1,4 +1,5 @@
-"""The two ways a message can be refused."""
+"""What can go wrong with a message: the peer sent garbage (ProtocolError and its kinds), or
+our own code asked for a message the protocol cannot carry (MessageTooLong, a bug)."""
 
 
 class ProtocolError(ValueError):
@@ -7,3 +8,7 @@ class ProtocolError(ValueError):
 
 class MessageTooLarge(ProtocolError):
     """A message longer than MAX_MESSAGE_BYTES: on input the connection cannot be resynced."""
+
+
+class MessageTooLong(ValueError):
+    """Our own misuse: encoding a message over MAX_MESSAGE_BYTES (callers must split it)."""

@@ -26,6 +26,7 @@ from pathlib import Path
 from client.batcher import batches
 from client.reader import BetSource, Rejects
 from scripts import gen_data
+from scripts.lab.processes import answers_ping
 from storage import BetStore, recover
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,13 +87,9 @@ def stamp_of(line: str) -> float:
 def wait_ping(port: int, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"PING\n")
-                if s.recv(64).startswith(b"RESULT=success"):
-                    return
-        except OSError:
-            time.sleep(0.01)
+        if answers_ping(port):
+            return
+        time.sleep(0.01)
     raise RuntimeError("the server did not start")
 
 

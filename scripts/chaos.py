@@ -22,8 +22,7 @@ from pathlib import Path
 from protocol import Bets, encode
 from scripts.lab.lottery import Lottery
 from scripts.lab.processes import Peer, Server, stop_quietly
-
-FAULT_POINTS = ("csv_written", "before_commit", "committed", "before_draw_commit", "draw_committed")
+from storage.store import FAULT_POINTS
 
 
 def wait_until(condition, timeout: float) -> bool:

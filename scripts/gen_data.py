@@ -13,8 +13,10 @@ import random
 import sys
 from pathlib import Path
 
-SEED = 7574
-WINNING_NUMBER = 7574
+from domain import DEFAULT_WINNING_NUMBER
+
+SEED = 7574  # any fixed seed: the same files on every run
+WINNING_NUMBER = DEFAULT_WINNING_NUMBER
 
 FIRST_NAMES = [
     "Juan",

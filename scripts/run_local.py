@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from scripts import gen_data, keys
+from scripts.lab.processes import answers_ping
 from storage import archive
 from storage.inspection import summary
 
@@ -63,13 +64,8 @@ def wait_ready(port: int, server: subprocess.Popen, timeout: float = 30) -> bool
     while time.monotonic() < deadline:
         if server.poll() is not None:
             return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"PING\n")
-                if s.recv(64).startswith(b"RESULT=success,MESSAGE=PONG"):
-                    return True
-        except OSError:
-            pass
+        if answers_ping(port):
+            return True
         time.sleep(0.05)
     return False
 

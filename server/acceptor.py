@@ -28,7 +28,6 @@ from server.handoff import ChannelClosed, Ticket, receive_outcome, send_ticket
 from server.keys import AgencyKeys
 from server.parking import Conn, ConnTable, Place
 from server.pool import WorkerPool
-from server.session import announce_draw
 from server.state import LotteryState
 from storage import BetStore, archive, is_complete, recover
 from transport.stream import drain
@@ -116,7 +115,7 @@ class Acceptor:
         )
         if store.draw_if_complete(config.agencies, config.winning_number):
             self.state.mark_drawn()
-        announce_draw(store)
+        store.announce_draw()
         self.flag = StopFlag(extra_signals=(signal.SIGCHLD,))
         self.listener = self._listen()
         self.pool = WorkerPool(

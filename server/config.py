@@ -1,87 +1,48 @@
-"""The server's settings: declared once (name, default, parser, meaning), read from
-server/config.ini's [DEFAULT] section, each overridable by an environment variable."""
+"""The server's settings: declared once (common.settings), read from server/config.ini's
+[DEFAULT] section (or SERVER_CONFIG), each overridable by an environment variable."""
 
 import configparser
-import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from common.logs import parse_level
+from common import settings
+from common.settings import ConfigError
+from domain import DEFAULT_WINNING_NUMBER
 
 CONFIG_PATH = Path(__file__).resolve().parent / "config.ini"
-
-
-class ConfigError(ValueError):
-    """A setting is missing or invalid; the message names the key and the problem."""
-
-
-def _int(low: int, high: int | None = None) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not an integer") from None
-        if value < low or (high is not None and value > high):
-            raise ValueError(f"{value} is not in {low}..{high if high is not None else ''}")
-        return value
-
-    return parse
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{text!r} must be a positive number of seconds")
-    return value
+__all__ = ["CONFIG_PATH", "SETTINGS", "ConfigError", "ServerConfig", "load_config"]
 
 
 def _workers(text: str) -> int:
-    count = _int(0, 1024)(text)
+    count = settings.integer(0, 1024)(text)
     # 0: twice the CPUs plus one (gunicorn's rule of thumb): a worker waiting on an fsync
     # leaves its CPU to another.
     return count or 2 * (os.cpu_count() or 1) + 1
 
 
-def _optional_path(text: str) -> str:
-    return text.strip()
+def _server(key: str, default: object, parse, meaning: str) -> settings.Setting:
+    return settings.Setting(key, key, default, parse, meaning)  # the env name is the key
 
 
-def _path(text: str) -> str:
-    if not text.strip():
-        raise ValueError("must not be empty")
-    return text
-
-
-# name: (parser, built-in default, meaning). config.ini restates most of them for people to
-# edit; a file with only the course's four keys gets the rest from here.
-SETTINGS: dict[str, tuple[Callable[[str], object], str, str]] = {
-    "SERVER_PORT": (_int(1, 65535), "12345", "TCP port"),
-    "SERVER_IP": (
-        _optional_path,
-        "",
-        "accepted for the course's files; the server listens on all interfaces",
-    ),
-    "SERVER_LISTEN_BACKLOG": (_int(1), "2048", "listen backlog"),
-    "LOGGING_LEVEL": (parse_level, "INFO", "log level"),
-    "AGENCIES": (_int(1), "5", "agencies that must send END before the draw (ids 1..AGENCIES)"),
-    "STORAGE_DIR": (_path, ".data", "where bets.csv and bets.db live"),
-    "WINNING_NUMBER": (_int(0, 9999), "7574", "the drawn number"),
-    "MAX_CONNECTIONS": (_int(1), "10000", "client connections open at once (capped by open files)"),
-    "WORKERS": (_workers, "0", "worker processes answering messages (0: 2 x CPUs + 1)"),
-    "IDLE_TIMEOUT_S": (
-        _seconds,
-        "30",
-        "a connection with no complete message for this long is closed",
-    ),
-    "WINNERS_WAIT_S": (_seconds, "5", "how long a WINNERS before the draw is held open"),
-    "SHUTDOWN_GRACE_S": (_seconds, "5", "how long shutdown waits for connections to finish"),
-    "AGENCY_KEYS": (_optional_path, "", "file of <agency>:<key> lines; empty: open mode"),
-}
+# config.ini restates most defaults for people to edit; a file with only the course's four
+# keys gets the rest from here.
+SETTINGS = [
+    _server("SERVER_PORT", 12345, settings.integer(1, 65535), "TCP port"),
+    _server("SERVER_IP", "", settings.optional_text, "accepted for the course's files; the server listens on all interfaces"),
+    _server("SERVER_LISTEN_BACKLOG", 2048, settings.integer(1), "listen backlog"),
+    _server("LOGGING_LEVEL", "INFO", settings.level, "log level"),
+    _server("AGENCIES", 5, settings.integer(1), "agencies that must send END before the draw (ids 1..AGENCIES)"),
+    _server("STORAGE_DIR", ".data", settings.text, "where bets.csv and bets.db live"),
+    _server("WINNING_NUMBER", DEFAULT_WINNING_NUMBER, settings.integer(0, 9999), "the drawn number"),
+    _server("MAX_CONNECTIONS", 10000, settings.integer(1), "client connections open at once (capped by open files)"),
+    _server("WORKERS", 0, _workers, "worker processes answering messages (0: 2 x CPUs + 1)"),
+    _server("IDLE_TIMEOUT_S", 30, settings.seconds(), "a connection with no complete message for this long is closed"),
+    _server("WINNERS_WAIT_S", 5, settings.seconds(), "how long a WINNERS before the draw is held open"),
+    _server("SHUTDOWN_GRACE_S", 5, settings.seconds(), "how long shutdown waits for connections to finish"),
+    _server("AGENCY_KEYS", "", settings.optional_text, "file of <agency>:<key> lines; empty: open mode"),
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -120,12 +81,8 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] = os.enviro
     except configparser.Error as exc:
         raise ConfigError(f"{path}: {exc}") from None
     file_values = parser.defaults()
-    values = {}
-    for name, (parse, default, _meaning) in SETTINGS.items():
-        raw = environ.get(name, file_values.get(name, default))
-        try:
-            values[name.lower()] = parse(raw.strip())
-        except ValueError as exc:
-            raise ConfigError(f"{name}: {exc}") from None
-    unknown = tuple(sorted(set(file_values) - set(SETTINGS)))
-    return ServerConfig(**values, unknown_keys=unknown)
+    values = settings.resolve(SETTINGS, file_values, environ)
+    return ServerConfig(
+        **{key.lower(): value for key, value in values.items()},
+        unknown_keys=settings.unknown(SETTINGS, file_values),
+    )

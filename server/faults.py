@@ -1,8 +1,7 @@
 """Fault injection for the fault suite and `make chaos`: never set in production.
 
 LOTTERY_FAULT="<point>:<n>:<action>" makes each worker's storage fail at its n-th pass
-through <point> (see storage.store: before_csv_write, csv_written, before_commit, committed,
-before_draw_commit, draw_committed). Actions:
+through <point> (one of storage.store.FAULT_POINTS). Actions:
   kill-server  SIGKILL the whole server (its acceptor, hence every child and the Manager)
   enospc       raise "No space left on device" once, as a full disk would
 """
@@ -11,6 +10,8 @@ import errno
 import os
 import signal
 from collections.abc import Callable
+
+from storage.store import FAULT_POINTS
 
 ACTIONS = ("kill-server", "enospc")
 
@@ -28,6 +29,8 @@ def fault_hook(spec: str | None, acceptor_pid: int) -> Callable[[str], None] | N
         nth_pass = int(nth)
     except ValueError:
         raise FaultSpecError(f"LOTTERY_FAULT {spec!r} is not <point>:<n>:<action>") from None
+    if point not in FAULT_POINTS:
+        raise FaultSpecError(f"LOTTERY_FAULT point {point!r} is not one of {FAULT_POINTS}")
     if action not in ACTIONS:
         raise FaultSpecError(f"LOTTERY_FAULT action {action!r} is not one of {ACTIONS}")
     passes = {"count": 0}

@@ -35,6 +35,9 @@ from storage import BetStore, Committed, Round, StorageError, Stored
 log = logging.getLogger(__name__)
 
 
+QUERY_RETRY_MS = 1000  # after a storage error answering RESUME or WINNERS
+
+
 class Held:
     """A WINNERS asked before the draw: answered when the draw happens or its wait ends."""
 
@@ -92,17 +95,16 @@ class Session:
         self.delivered: list[int] = []  # agencies whose whole winners list is being sent
 
     def handle(self, request: Request) -> Response | Held:
-        """The answer to one request, or HELD for a WINNERS that must wait for the draw.
+        """The answer to one request other than BETS (see handle_bets), or HELD for a
+        WINNERS that must wait for the draw.
 
-        BETS and END are written through a Write (see plan_bets / plan_end), so that the
-        writes of several connections can share one commit; here they commit alone.
+        END is written through a Write (see plan_end), so that the writes of several
+        connections can share one commit; here it commits alone.
         """
         if isinstance(request, Ping):
             return Response(SUCCESS, "PONG")
         if isinstance(request, Hello | Auth):
             return self._authenticate(request)
-        if isinstance(request, Bets):
-            return self.handle_bets([request])[0]
         if isinstance(request, End):
             write = self.plan_end(request)
             if isinstance(write, Response):
@@ -111,13 +113,17 @@ class Session:
         refusal = self._bind(request.agency)
         if refusal is not None:
             return Response(FAIL, refusal)
-        match request:
-            case Winners():
-                return self._winners(request)
-            case Resume():
-                position = self._store.position(request.agency)
-                log.info(event("resume", "success", agency=request.agency, position=position))
-                return Response(SUCCESS, str(position))
+        try:
+            match request:
+                case Winners():
+                    return self._winners(request)
+                case Resume():
+                    position = self._store.position(request.agency)
+                    log.info(event("resume", "success", agency=request.agency, position=position))
+                    return Response(SUCCESS, str(position))
+        except StorageError as exc:  # the question is fine, the disk is not: ask again
+            log.error(event("query", "fail", agency=request.agency, error=exc))
+            return Response(WAIT, f"{exc}; ask again later", None, QUERY_RETRY_MS)
         raise TypeError(f"unhandled request {request!r}")
 
     def handle_bets(self, requests: list[Bets]) -> list[Response]:
@@ -233,7 +239,7 @@ class Session:
             )
         )
         if finished.drew:
-            announce_draw(self._store)
+            self._store.announce_draw()
         return Response(SUCCESS, f"agency {agency} finished")
 
     def _foreign(self, bets) -> str | None:
@@ -264,6 +270,7 @@ class Session:
             now = time.monotonic()
             if self.held_since is None:
                 self.held_since = now
+                log.debug(event("consulta_ganadores", "in_progress", agency=request.agency))
             if now - self.held_since < self._config.winners_wait_s:
                 return HELD
             self.held_since = None
@@ -309,15 +316,6 @@ def commit_writes(
         return exc
     state.record_ends(ends, committed.ends)
     return committed
-
-
-def announce_draw(store: BetStore) -> None:
-    """Log the draw once: the mark in storage survives restarts, so a draw committed by a
-    server that died before logging it is logged by the next one."""
-    draw = store.draw()
-    if draw is not None and draw.announced_at is None:
-        log.info(event("sorteo", "success"))
-        store.announce_draw()
 
 
 def _fitting(documents: list[str], total: int) -> list[str]:

@@ -6,6 +6,7 @@ connection, none of which may be shared across processes.
 
 import contextlib
 import datetime
+import functools
 import logging
 import os
 import sqlite3
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from common.logs import event
 from domain import Bet
 from storage.database import connect
 from storage.migrations import load_migrations, schema_version
@@ -24,6 +26,15 @@ from storage.rows import row_lines
 log = logging.getLogger(__name__)
 
 FaultHook = Callable[[str], None]
+# Where a fault hook is called during a commit, in order (see server/faults.py).
+FAULT_POINTS = (
+    "before_csv_write",
+    "csv_written",
+    "before_commit",
+    "committed",
+    "before_draw_commit",
+    "draw_committed",
+)
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 # What a commit needs to know: the recorded CSV length and whether the draw happened, then
 # per agency its last position (MAX over the UNIQUE (agency, seq) index: O(log n)) and
@@ -55,7 +66,20 @@ def _closed_reason(agency: int, drawn: bool) -> str:
 
 
 class StorageError(Exception):
-    """The storage files could not be written; nothing of the batch was stored."""
+    """The storage files could not be read or written; nothing of the call was stored."""
+
+
+def _storage_errors(method):
+    """Every entry point raises the storage layer's own error, never sqlite3's or OSError."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(f"{method.__name__.strip('_')}: {exc}") from exc
+
+    return wrapper
 
 
 class SequenceGap(Exception):
@@ -153,14 +177,21 @@ class BetStore:
         self._mp_lock = lock
         self._file_lock = FileLock(self.paths.lock, preserve_lock_file=True)
         self._fault = fault or (lambda point: None)
-        self._conn = connect(self.paths.db)
+        try:
+            self._conn = connect(self.paths.db)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open {self.paths.db}: {exc}") from exc
         if (version := schema_version(self._conn)) != expected:
             self._conn.close()
             raise StorageError(
                 f"{self.paths.db} is at schema version {version}, expected {expected}: "
                 "open it with storage.recover first"
             )
-        self._csv_fd = os.open(self.paths.csv, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self._csv_fd = os.open(self.paths.csv, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            self._conn.close()
+            raise StorageError(f"cannot open {self.paths.csv}: {exc}") from exc
         self._delivered: set[int] = set()
 
     def close(self) -> None:
@@ -342,6 +373,7 @@ class BetStore:
         except OSError as exc:
             raise StorageError(f"could not flush bets.csv: {exc}") from exc
 
+    @_storage_errors
     def draw_if_complete(self, agencies: int, winning_number: int) -> bool:
         """Record the draw if every agency 1..agencies finished and it is not recorded yet."""
         with self._writing():
@@ -376,13 +408,19 @@ class BetStore:
             conn.execute("PRAGMA synchronous = FULL")
         self._delivered.add(agency)
 
-    def announce_draw(self) -> bool:
-        """Mark the draw as logged; True if it was recorded and not announced before."""
+    def announce_draw(self) -> None:
+        """Log the draw (`action: sorteo`) once per lottery: the mark in the database
+        survives restarts, so a draw committed by a server that died before logging it is
+        logged by the next one, and two workers never both log it."""
         with self._writing():
-            cur = self._conn.execute(
-                f"UPDATE draw SET announced_at = {_NOW} WHERE announced_at IS NULL"
-            )
-        return cur.rowcount == 1
+            try:
+                row = self._conn.execute("SELECT announced_at FROM draw").fetchone()
+                if row is None or row[0] is not None:
+                    return
+                log.info(event("sorteo", "success"))
+                self._conn.execute(f"UPDATE draw SET announced_at = {_NOW}")
+            except sqlite3.Error as exc:
+                raise StorageError(f"could not mark the draw as announced: {exc}") from exc
 
     def _draw_if_complete(self, agencies: int, winning_number: int) -> tuple[bool, int]:
         count = self._conn.execute(
@@ -415,19 +453,19 @@ class BetStore:
 
     # --- queries --------------------------------------------------------------------
 
-    def _position(self, agency: int) -> int:
+    @_storage_errors
+    def position(self, agency: int) -> int:
+        """How many of the agency's bets are stored (its next seq)."""
         # MAX over the UNIQUE (agency, seq) index: O(log n), positions have no gaps.
         row = self._conn.execute("SELECT MAX(seq) FROM bets WHERE agency = ?", (agency,)).fetchone()
         return 0 if row[0] is None else row[0] + 1
 
-    def position(self, agency: int) -> int:
-        """How many of the agency's bets are stored (its next seq)."""
-        return self._position(agency)
-
+    @_storage_errors
     def finished_agencies(self) -> set[int]:
         """The agencies that sent END."""
         return {r[0] for r in self._conn.execute("SELECT agency FROM agencies")}
 
+    @_storage_errors
     def draw(self) -> Draw | None:
         """The lottery's draw, if it happened."""
         row = self._conn.execute(
@@ -435,6 +473,7 @@ class BetStore:
         ).fetchone()
         return None if row is None else Draw(*row)
 
+    @_storage_errors
     def winners(self, agency: int) -> list[str]:
         """The documents of the agency's winning bets in stream order (empty before the draw)."""
         return [

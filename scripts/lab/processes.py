@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from protocol import Ping, Response, decode_response, encode
+from protocol import Ping, ProtocolError, Response, decode_response, encode
 from scripts.lab.sample import wait_for
 from transport import ConnectionClosed, MessageStream
 
@@ -20,6 +20,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def answers_ping(port: int, timeout: float = 2) -> bool:
+    """Whether a server on 127.0.0.1:port answers PING with PONG now."""
+    try:
+        peer = Peer(port, timeout=timeout)
+    except OSError:
+        return False
+    try:
+        return peer.request(Ping()) == Response("success", "PONG")
+    except (OSError, ConnectionClosed, ProtocolError):
+        return False
+    finally:
+        peer.close()
 
 
 def children_of(pid: int) -> set[int]:
@@ -117,16 +131,7 @@ class Server:
     def ready(self) -> bool:
         if self.proc.poll() is not None:
             raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.logs()}")
-        try:
-            peer = Peer(self.port, timeout=2)
-        except OSError:
-            return False
-        try:
-            return peer.request(Ping()) == Response("success", "PONG")
-        except OSError:
-            return False
-        finally:
-            peer.close()
+        return answers_ping(self.port)
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -14,7 +14,7 @@ from protocol import (
     End,
     Hello,
     LineBuffer,
-    MessageTooLarge,
+    MessageTooLong,
     Ping,
     ProtocolError,
     Response,
@@ -86,7 +86,7 @@ def test_every_response_round_trips(message):
 def test_encoding_a_batch_never_silently_exceeds_the_cap(batch):
     try:
         wire = encode(Bets(batch, seq=0))
-    except MessageTooLarge:
+    except MessageTooLong:
         return
     assert len(wire) <= MAX_MESSAGE_BYTES
 
@@ -124,4 +124,7 @@ def test_the_fast_bet_decoder_agrees_with_the_general_one(bet, noise):
         except ProtocolError:
             assert fast is None
         else:
-            assert fast in (None, general)
+            if "%" in variant:  # escaped values are the general decoder's job
+                assert fast is None
+            else:  # the common case must take the fast path, and agree
+                assert fast == general
