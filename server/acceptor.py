@@ -301,9 +301,7 @@ class Acceptor:
     def _close(self, conn: Conn) -> None:
         """Close a connection that is not lent to a worker."""
         self._unpark(conn)
-        self.table.remove(conn)
-        with contextlib.suppress(OSError):
-            conn.sock.close()
+        self._close_returned(conn)
 
     # --- workers ----------------------------------------------------------------------
 
