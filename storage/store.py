@@ -145,8 +145,6 @@ class _Plan:
     received: str
     rows: list[tuple] = field(default_factory=list)
     lines: list[bytes] = field(default_factory=list)
-    planned: dict = field(default_factory=dict)  # (agency, seq) -> the five bet fields
-    keep_planned: bool = False
 
     def add(self, agency: int, position: int, bets, lines: list[bytes]) -> None:
         received = self.received
@@ -157,8 +155,14 @@ class _Plan:
         ]  # fmt: skip
         self.rows += rows
         self.lines += lines
-        if self.keep_planned:  # a later batch of this round may replay these positions
-            self.planned.update({(r[0], r[1]): r[2:7] for r in rows})
+
+    def planned(self, agency: int, seq: int) -> tuple | None:
+        """The five bet fields this round plans for a position (a replay within one round is
+        rare: a scan costs less than indexing every row of every round)."""
+        for row in reversed(self.rows):
+            if row[0] == agency and row[1] == seq:
+                return row[2:7]
+        return None
 
 
 @dataclass(frozen=True)
@@ -254,8 +258,7 @@ class BetStore:
             csv_length = None
             try:
                 csv_length, drawn = conn.execute(_CSV_AND_DRAW).fetchone()
-                # Only a round holding several batches of one agency can replay itself.
-                plan = _Plan(received, keep_planned=any(len(b) > 1 for _, b in work.groups))
+                plan = _Plan(received)
                 outcomes = [
                     self._plan_group(plan, agency, batches, group_lines, drawn)
                     for (agency, batches), group_lines in zip(work.groups, lines, strict=True)
@@ -324,7 +327,7 @@ class BetStore:
             }
         for i, bet in enumerate(resent):
             seq = start + i
-            fields = held.get(seq) or plan.planned.get((agency, seq))
+            fields = held.get(seq) or plan.planned(agency, seq)
             mine = (
                 bet.first_name,
                 bet.last_name,
