@@ -21,7 +21,7 @@ import time
 from multiprocessing.managers import SyncManager
 
 from common.logs import event
-from common.signals import StopFlag, die_with_parent, reset_signals
+from common.signals import StopFlag, die_with_parent, name_process, reset_signals
 from protocol import SERVER_BUSY, WAIT, Response, encode
 from server.config import ServerConfig
 from server.handoff import ChannelClosed, Ticket, receive_outcome, send_ticket
@@ -50,6 +50,7 @@ _HELD = select.EPOLLRDHUP
 
 def _manager_init(parent_pid: int) -> None:
     reset_signals()
+    name_process("lottery-state")
     # Ctrl-C reaches the whole process group: the Manager must outlive the workers it
     # serves and stop only when the acceptor shuts it down (or dies).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -399,10 +400,13 @@ class Acceptor:
 
     def _reap(self) -> None:
         for worker in self.pool.reap():
-            conn = self.table.conns.get(worker.conn_id) if worker.conn_id else None
-            if conn is not None:
-                log.warning(event("connection", "fail", peer=conn.peer, error="its worker died"))
-                self._close_returned(conn)
+            for conn_id in worker.conn_ids:  # lent to it: their turn cannot be finished
+                conn = self.table.conns.get(conn_id)
+                if conn is not None:
+                    log.warning(
+                        event("connection", "fail", peer=conn.peer, error="its worker died")
+                    )
+                    self._close_returned(conn)
 
     # --- shutdown ---------------------------------------------------------------------
 

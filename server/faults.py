@@ -3,6 +3,7 @@
 LOTTERY_FAULT="<point>:<n>:<action>" makes each worker's storage fail at its n-th pass
 through <point> (one of storage.store.FAULT_POINTS). Actions:
   kill-server  SIGKILL the whole server (its acceptor, hence every child and the Manager)
+  kill-worker  SIGKILL only the worker process (the acceptor replaces it)
   enospc       raise "No space left on device" once, as a full disk would
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Callable
 
 from storage.store import FAULT_POINTS
 
-ACTIONS = ("kill-server", "enospc")
+ACTIONS = ("kill-server", "kill-worker", "enospc")
 
 
 class FaultSpecError(ValueError):
@@ -43,6 +44,7 @@ def fault_hook(spec: str | None, acceptor_pid: int) -> Callable[[str], None] | N
             return
         if action == "kill-server":
             os.kill(acceptor_pid, signal.SIGKILL)
+        if action in ("kill-server", "kill-worker"):
             os.kill(os.getpid(), signal.SIGKILL)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 

@@ -8,7 +8,7 @@ import signal
 import sys
 
 from common.logs import event
-from common.signals import StopFlag, die_with_parent, reset_signals
+from common.signals import StopFlag, die_with_parent, name_process, reset_signals
 from server.config import ServerConfig
 from server.connection import serve_turns
 from server.faults import fault_hook
@@ -33,6 +33,7 @@ def run_worker(
     """Worker process entry: everything it needs comes in as arguments, nothing via globals."""
     reset_signals()
     die_with_parent(parent_pid)
+    name_process("lottery-worker")
     # Ctrl-C reaches the whole process group: the acceptor decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for other in inherited:  # the listener, parked connections, other workers' channels

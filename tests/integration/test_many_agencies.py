@@ -1,8 +1,10 @@
 """More agencies than connection slots or workers: nobody starves, busy answers are paced,
 parked and held connections cost no process and close at SIGTERM."""
 
+import os
 import re
 import signal
+from pathlib import Path
 
 from protocol import Bets, End, Ping, Resume, Winners, encode
 from scripts.lab.lottery import Lottery
@@ -71,3 +73,42 @@ def test_sigterm_closes_parked_and_held_connections_at_once(make_server):
     assert "action: shutdown | result: success | resource: connections | killed: 0" in (
         server.logs()
     )
+
+
+def test_a_killed_worker_is_replaced_and_the_others_keep_serving(make_server):
+    server = make_server(AGENCIES=2, WORKERS=2).start()
+    peer = Peer(server.port)
+    assert peer.request(Resume(1)).message == "0"
+    family = children_of(server.proc.pid)
+    workers = [pid for pid in family if b"lottery-worker" in _comm(pid)]
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    wait_for(lambda: "action: worker | result: fail" in server.logs(), what="the death logged")
+    wait_for(
+        lambda: (
+            len([p for p in children_of(server.proc.pid) if b"lottery-worker" in _comm(p)]) == 2
+        ),
+        what="a replacement worker",
+    )
+    for _ in range(10):  # whichever worker gets it, every message is answered
+        assert Peer(server.port).request(Resume(2)).message == "0"
+    assert server.stop() == 0
+
+
+def _comm(pid: int) -> bytes:
+    """The kernel's name of a process (workers name themselves lottery-worker)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_a_worker_dying_mid_turn_closes_only_its_connections(make_server):
+    server = make_server(AGENCIES=2, WORKERS=1, LOTTERY_FAULT="before_commit:1:kill-worker").start()
+    victim = Peer(server.port)
+    victim.send_raw(encode(Bets(tuple(make_bets(1, 0, 2)), 0)))
+    assert victim.closed_by_server()
+    wait_for(lambda: "error: its worker died" in server.logs(), what="the lost turn logged")
+    other = wait_for(lambda: served_peer(server.port, Resume(1)), what="a replacement worker")
+    assert other.request(Resume(1)).message == "0"  # nothing of the cut turn was stored
+    assert server.stop() == 0
