@@ -96,9 +96,9 @@ class Acceptor:
             log.warning(
                 event(
                     "config",
-                    "fail",
-                    key="MAX_CONNECTIONS",
-                    error=f"capped to {self.max_connections} by the open-files limit {open_files}",
+                    "success",
+                    warning=f"MAX_CONNECTIONS capped to {self.max_connections} by the "
+                    f"open-files limit {open_files}",
                 )
             )
         recover(config.storage_dir)
