@@ -189,8 +189,7 @@ def _closing(turn: _Turn) -> bool:
         log.info(event("connection", "fail", agency=agency, error=error))
         return True
     if stream.eof:
-        log.debug(
-            event("connection_closed", "success", peer=turn.ticket.peer, reason="peer closed")
-        )
+        if agency is not None:  # a healthcheck's PING-only connection is not worth a line
+            log.debug(event("connection_closed", "success", agency=agency, reason="peer closed"))
         return True
     return False

@@ -340,3 +340,17 @@ def test_decimal_seconds_and_the_effective_config_are_logged(make_server):
 def test_encoded_bets_of_the_helpers_stay_small():
     # Keeps the batch sizes above well under the 8 KiB cap.
     assert max(len(encode_bet(b)) for b in make_bets(1, 0, 100)) < 160
+
+
+def test_healthcheck_connections_leave_no_log_line_even_at_debug(make_server):
+    server = make_server(AGENCIES=1, LOGGING_LEVEL="DEBUG").start()
+    before = server.logs()
+    for _ in range(5):
+        peer = Peer(server.port)
+        assert peer.request(Ping()).message == "PONG"
+        peer.close()
+    agency = Peer(server.port)
+    assert agency.request(Resume(1)).message == "0"
+    agency.close()
+    wait_for(lambda: "connection_closed | result: success | agency: 1" in server.logs())
+    assert server.logs()[len(before) :].count("\n") == 2  # RESUME and the agency's close
