@@ -151,9 +151,8 @@ class Session:
         if self.agency is not None and request.agency != self.agency:
             return Response(FAIL, f"this connection speaks for agency {self.agency}")
         if self._keys is None:  # open mode: nothing to prove
-            if isinstance(request, Auth):
-                self._bind(request.agency)
-            return Response(SUCCESS, OPEN_MODE)
+            refusal = self._bind(request.agency) if isinstance(request, Auth) else None
+            return Response(FAIL, refusal) if refusal else Response(SUCCESS, OPEN_MODE)
         if isinstance(request, Hello):
             challenge = nonce()
             self.auth = replace(self.auth, nonce=challenge, nonce_agency=request.agency)

@@ -145,6 +145,7 @@ class _Plan:
     received: str
     rows: list[tuple] = field(default_factory=list)
     lines: list[bytes] = field(default_factory=list)
+    positions: dict[int, int] = field(default_factory=dict)  # agency -> next planned position
 
     def add(self, agency: int, position: int, bets, lines: list[bytes]) -> None:
         received = self.received
@@ -290,7 +291,10 @@ class BetStore:
     def _plan_group(self, plan: "_Plan", agency, batches, batch_lines, drawn: bool) -> list:
         """Decide each batch's outcome from the agency's position; add its new rows."""
         last_seq, finished = self._conn.execute(_AGENCY_STATE, (agency, agency)).fetchone()
-        position = stored_up_to = 0 if last_seq is None else last_seq + 1
+        stored_up_to = 0 if last_seq is None else last_seq + 1
+        # Two connections of one agency in one round (a takeover under way): the second
+        # goes on from what the first planned, as if it had committed first.
+        position = plan.positions.get(agency, stored_up_to)
         outcomes: list[Stored | SequenceGap | AgencyClosed | ReplayMismatch] = []
         for (bets, seq), lines in zip(batches, batch_lines, strict=True):
             start = position if seq is None else seq
@@ -309,6 +313,7 @@ class BetStore:
                 continue
             plan.add(agency, position, fresh, lines[skip:])
             position += len(fresh)
+            plan.positions[agency] = position
             outcomes.append(Stored(len(fresh), position))
         return outcomes
 

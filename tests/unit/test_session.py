@@ -6,7 +6,7 @@ from multiprocessing.managers import SyncManager
 
 import pytest
 
-from protocol import FAIL, SUCCESS, WAIT, Bets, End, Ping, Resume, Winners
+from protocol import FAIL, SUCCESS, WAIT, Auth, Bets, End, Hello, Ping, Resume, Winners
 from scripts.lab.sample import make_bets, mp_lock
 from server.config import CONFIG_PATH, load_config
 from server.session import HELD, Session
@@ -83,3 +83,12 @@ def test_a_batch_the_disk_cannot_store_is_answered_wait(world):
     answer = s.handle_bets([Bets(tuple(make_bets(1, 0, 2)), 0)])[0]
     assert answer.result == WAIT
     assert s.handle(Resume(1)).message == "0"
+
+
+def test_in_open_mode_hello_and_auth_answer_open_and_auth_binds(world):
+    s = session(world)
+    assert s.handle(Hello(2)).message == "open" and s.agency is None
+    assert s.handle(Auth(2, "anything")).message == "open" and s.agency == 2
+    assert s.handle(Auth(7, "x")).message == "this connection speaks for agency 2"
+    fresh = session(world)
+    assert fresh.handle(Auth(9, "x")).message == "agency 9 is not in 1..2"

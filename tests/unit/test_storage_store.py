@@ -268,3 +268,13 @@ def test_a_batch_that_overlaps_nothing_runs_no_comparison_query(store, tmp_path)
     assert not any("SELECT seq, first_name" in s for s in statements)
     store.store(1, bets[2:], seq=2)
     assert any("SELECT seq, first_name" in s for s in statements)
+
+
+def test_two_groups_of_one_agency_in_a_round_store_each_bet_once(store, tmp_path):
+    bets = make_bets(1, 0, 8)
+    committed = store.commit(
+        Round([(1, [(bets[:5], 0)]), (1, [(bets[3:8], 3)]), (1, [(bets[:2], 0)])], [])
+    )
+    assert [g[0].stored for g in committed.bets] == [5, 3, 0]
+    assert list(load_bets(tmp_path / "bets.csv")) == bets
+    assert check(tmp_path)[0]
