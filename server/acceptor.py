@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 START_METHOD = "fork"
 TICK_S = 0.1  # how often timers (idle connections, held WINNERS) are looked at
 BUSY_LOG_EVERY_S = 5.0  # refusals are logged as one line per interval, with a count
-BUSY_RETRY_MS = 1000  # the retry hint sent with `server busy`
+BUSY_RETRY_MS = 1000  # the retry hint sent with `server busy` (and to an evicted WINNERS)
 ACCEPTS_PER_WAKE = 256
 MAX_LENT = 32  # connections lent to one worker for one turn at most
 MAX_LENT_BYTES = 128 * 1024  # their unhandled bytes, so tickets never fill the channel
@@ -83,6 +83,7 @@ class Acceptor:
         self.refused = 0
         self.evicted = 0
         self._busy_logged = time.monotonic()
+        self._no_victim_until = 0.0
         self.stopping = False
 
     # --- start ------------------------------------------------------------------------
@@ -233,12 +234,17 @@ class Acceptor:
             self._park(self.table.add(sock, peer, now))
 
     def _make_room(self, now: float) -> bool:
+        # A flood at capacity would otherwise scan every connection for each refused one.
+        if now < self._no_victim_until:
+            return False
         victim = self.table.victim(now)
         if victim is None:
+            self._no_victim_until = now + TICK_S
             return False
         if victim.place is Place.HELD:
             # Its WINNERS gets an answer it understands: not drawn yet, ask again later.
-            self._say(victim.sock, Response(WAIT, "the draw has not happened yet", None, 1000))
+            undrawn = Response(WAIT, "the draw has not happened yet", None, BUSY_RETRY_MS)
+            self._say(victim.sock, undrawn)
         self.evicted += 1
         self._close(victim)
         return True
