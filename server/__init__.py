@@ -1,1 +1,1 @@
-"""The lottery server: an acceptor process and one process per connection."""
+"""The lottery server: an acceptor process that holds every connection, and a pool of workers."""
