@@ -73,9 +73,9 @@ COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose
 up: install
 	@for i in $$(seq 1 $(AGENCIES)); do test -f .data/agency-$$i.csv || { $(PY) -m scripts.gen_data --agencies $(AGENCIES) --bets $(BETS) --out .data; break; }; done
 	@$(PY) -m scripts.keys --agencies $(AGENCIES) --out .data/keys
-	@$(PY) scripts/compose.py .compose.tmp $(AGENCIES) --keys >/dev/null && \
-	  if cmp -s .compose.tmp $(COMPOSE_FILE); then rm .compose.tmp; \
-	  else mv .compose.tmp $(COMPOSE_FILE); echo "wrote $(COMPOSE_FILE) for $(AGENCIES) agencies"; fi
+	@$(PY) scripts/compose.py .compose.tmp $(AGENCIES) --keys --keep-id $(COMPOSE_FILE) >/dev/null && \
+	  if cmp -s .compose.tmp $(COMPOSE_FILE); then rm .compose.tmp; echo "$(COMPOSE_FILE) unchanged: continuing its lottery"; \
+	  else mv .compose.tmp $(COMPOSE_FILE); echo "wrote $(COMPOSE_FILE) for $(AGENCIES) agencies: a new lottery"; fi
 	@mkdir -p .data/rejects
 	$(COMPOSE) -f $(COMPOSE_FILE) up -d --build
 

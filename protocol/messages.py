@@ -18,6 +18,8 @@ OPEN_MODE = "open"
 # The one answer to every failed AUTH, whatever the cause.
 AUTH_FAILED = "authentication failed"
 AUTHENTICATE_FIRST = "authenticate first (HELLO, AUTH)"
+# A server configured with AGENCIES=0 (the course's `generar-compose.sh <file> 0`).
+NO_AGENCIES = "no agency is configured on this server (AGENCIES=0): bets are refused"
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,11 +72,18 @@ def one_round(rng: random.Random, folder: Path) -> list[str]:
             done.append(f"storage fault {env['LOTTERY_FAULT']}")
         server = lottery.start_server(**env)
         lottery.start_clients()
+
+        def clients_done() -> bool:
+            return all(runs[-1][0].poll() is not None for runs in lottery.clients.values())
+
         for _ in range(rng.randint(1, 3)):
             target = lottery.received() + rng.randint(5, 80)
             current = server
+            # Also done when every client has exited: a small lottery may never reach target.
             wait_until(
-                lambda t=target, s=current: lottery.received() >= t or s.proc.poll() is not None,
+                lambda t=target, s=current: (
+                    lottery.received() >= t or s.proc.poll() is not None or clients_done()
+                ),
                 30,
             )
             fault = rng.choice(["server_kill", "server_term", "client_kill", "cut", "second_conn"])

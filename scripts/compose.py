@@ -1,6 +1,11 @@
 """Write a docker compose file for one server and N agency clients (used by generar-compose.sh).
 
-python3 scripts/compose.py <output-file> <N> [--keys]
+python3 scripts/compose.py <output-file> <N> [--keys] [--keep-id FILE]
+
+Each file names a fresh lottery (LOTTERY_ID: a UTC timestamp and a random suffix), so every
+generated deployment begins its own lottery, while restarting the containers of one file
+(a crash, `restart`, `stop`/`start`, `up` again) continues it. --keep-id FILE (make up) keeps
+FILE's id when nothing else in the generated file differs from FILE.
 
 Standard library only, Python >= 3.8: the course runs generar-compose.sh on a fresh clone,
 before anything is installed.
@@ -8,7 +13,10 @@ before anything is installed.
 
 import json
 import os
+import re
+import secrets
 import sys
+import time
 
 USAGE = "usage: ./generar-compose.sh <output-file> <N>   (N = number of agency clients, 0 or more)"
 NETWORK = "testing_net"
@@ -22,13 +30,23 @@ def _user() -> str:
     return f"{getuid()}:{os.getgid()}" if getuid else "10001:10001"
 
 
-def server_service(agencies: int, keys: bool = False) -> dict:
+def fresh_lottery_id() -> str:
+    """A new deployment's lottery id: when it was generated, and a suffix against collisions."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def server_service(agencies: int, lottery_id: str, keys: bool = False) -> dict:
     service = {
         "container_name": "server",
         "image": "server:latest",
         "user": _user(),
         "build": {"context": ".", "dockerfile": "server/Dockerfile"},
-        "environment": [f"AGENCIES={agencies}", "STORAGE_DIR=/data", "PYTHONUNBUFFERED=1"],
+        "environment": [
+            f"AGENCIES={agencies}",
+            f"LOTTERY_ID={lottery_id}",
+            "STORAGE_DIR=/data",
+            "PYTHONUNBUFFERED=1",
+        ],
         "volumes": ["./server/config.ini:/app/server/config.ini:ro", "./.data:/data"],
         "networks": [NETWORK],
         "healthcheck": {
@@ -72,10 +90,10 @@ def client_service(agency: int, keys: bool = False) -> dict:
     return service
 
 
-def compose(agencies: int, keys: bool = False) -> dict:
+def compose(agencies: int, lottery_id: str, keys: bool = False) -> dict:
     """The compose document; no top-level `name:` so docker-compose 1.29 accepts it. With
     keys, the server reads .data/keys/agencies.keys and each client its own key file."""
-    services = {"server": server_service(agencies, keys)}
+    services = {"server": server_service(agencies, lottery_id, keys)}
     for agency in range(1, agencies + 1):
         services[f"client{agency}"] = client_service(agency, keys)
     return {"services": services, "networks": {NETWORK: {"driver": "bridge"}}}
@@ -112,15 +130,40 @@ def _scalar(value) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
+_LOTTERY_ID_LINE = re.compile(r'"LOTTERY_ID=([^"]*)"')
+
+
+def render(agencies: int, keys: bool, keep_from: "str | None") -> str:
+    """The file's text: with keep_from's lottery id if that alone would make them differ."""
+    if keep_from and os.path.exists(keep_from):
+        with open(keep_from, encoding="utf-8") as f:
+            existing = f.read()
+        found = _LOTTERY_ID_LINE.search(existing)
+        if found:
+            text = to_yaml(compose(agencies, found.group(1), keys)) + "\n"
+            if text == existing:
+                return text
+    return to_yaml(compose(agencies, fresh_lottery_id(), keys)) + "\n"
+
+
 def main(argv: list) -> int:
     keys = "--keys" in argv  # make up: run with agency keys (see scripts/keys.py)
     argv = [a for a in argv if a != "--keys"]
+    keep_from = None
+    if "--keep-id" in argv:
+        at = argv.index("--keep-id")
+        if at + 1 >= len(argv):
+            print(USAGE, file=sys.stderr)
+            return 2
+        keep_from = argv[at + 1]
+        del argv[at : at + 2]
     if len(argv) != 2 or not argv[1].isdigit():
         print(USAGE, file=sys.stderr)
         return 2
     output, agencies = argv[0], int(argv[1])
+    text = render(agencies, keys, keep_from)
     with open(output, "w", encoding="utf-8") as f:
-        f.write(to_yaml(compose(agencies, keys)) + "\n")
+        f.write(text)
     print(f"wrote {output}: server + {agencies} clients")
     return 0
 

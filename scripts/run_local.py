@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from scripts import gen_data, keys
+from scripts.compose import fresh_lottery_id
 from scripts.lab.processes import answers_ping
-from storage import archive
 from storage.inspection import summary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,13 +52,6 @@ def start(name: str, module: str, env: dict, lines: list, out_lock):
     return proc, thread
 
 
-def move_aside(data: Path) -> None:
-    """Each run is a fresh lottery: keep the previous one's files under previous/<time>/."""
-    target = archive(data)
-    if target is not None:
-        print(f"run      | previous lottery moved aside to {target}", flush=True)
-
-
 def wait_ready(port: int, server: subprocess.Popen, timeout: float = 30) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -89,7 +82,6 @@ def main(argv: list[str] | None = None) -> int:
         gen_data.main(
             ["--agencies", str(args.agencies), "--bets", str(args.bets), "--out", str(data)]
         )
-    move_aside(data)
     server_keys = keys.ensure_keys(data / "keys", args.agencies)
 
     out_lock = threading.Lock()
@@ -102,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             "SERVER_PORT": str(port),
             "STORAGE_DIR": str(data),
             "AGENCIES": str(args.agencies),
+            # Each run is a fresh lottery: the server archives the stored one under previous/.
+            "LOTTERY_ID": fresh_lottery_id(),
             "AGENCY_KEYS": str(server_keys),
         },
         server_lines,

@@ -7,7 +7,7 @@ from common.logs import event, setup_logging
 from server.acceptor import Acceptor
 from server.config import ConfigError, load_config
 from server.keys import KeysError, load_keys
-from storage import MigrationError, RecoveryError, StorageError
+from storage import LotteryMismatch, MigrationError, RecoveryError, StorageError
 
 
 def main() -> int:
@@ -22,6 +22,15 @@ def main() -> int:
     for key in config.unknown_keys:
         logging.warning(event("config", "success", warning=f"unknown key {key} ignored"))
     logging.info(event("config", "success", **config.describe()))
+    if config.agencies == 0:
+        logging.warning(
+            event(
+                "config",
+                "success",
+                warning="AGENCIES is 0: no agency is configured, so no draw can happen and "
+                "every bet is refused",
+            )
+        )
     keys = None
     if config.agency_keys:
         try:
@@ -41,6 +50,9 @@ def main() -> int:
         )
     try:
         return Acceptor(config, keys).run()
+    except LotteryMismatch as exc:  # a configuration that does not fit the stored lottery
+        logging.error(event("lottery", "fail", error=exc))
+        return 2
     except (MigrationError, RecoveryError, StorageError, OSError) as exc:
         logging.error(event("server", "fail", error=exc))
         return 1

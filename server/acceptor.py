@@ -29,7 +29,7 @@ from server.keys import AgencyKeys
 from server.parking import Conn, ConnTable, Place
 from server.pool import WorkerPool
 from server.state import LotteryState
-from storage import BetStore, archive, is_complete, recover
+from storage import Rules, open_lottery
 from transport.stream import drain
 
 log = logging.getLogger(__name__)
@@ -102,22 +102,17 @@ class Acceptor:
                     f"open-files limit {open_files}",
                 )
             )
-        recover(config.storage_dir)
-        if is_complete(config.storage_dir, config.agencies):
-            # Drawn and every agency told: this start begins the next lottery.
-            previous = archive(config.storage_dir)
-            log.info(event("new_lottery", "success", previous=previous))
-            recover(config.storage_dir)
         storage_lock = self.ctx.Lock()
-        store = BetStore(config.storage_dir, storage_lock)
+        rules = Rules(
+            lottery_id=config.lottery_id,
+            agencies=config.agencies,
+            winning_number=config.winning_number,
+        )
+        # Decided here, before any fork; it keeps no storage handle open for workers to inherit.
+        lottery = open_lottery(config.storage_dir, rules, storage_lock)
         manager = SyncManager(ctx=self.ctx)
         manager.start(_manager_init, (os.getpid(),))
-        self.state = LotteryState(
-            manager, self.ctx, store.finished_agencies(), store.draw() is not None
-        )
-        if store.draw_if_complete(config.agencies, config.winning_number):
-            self.state.mark_drawn()
-        store.announce_draw()
+        self.state = LotteryState(manager, self.ctx, set(lottery.finished), lottery.drawn)
         self.flag = StopFlag(extra_signals=(signal.SIGCHLD,))
         self.listener = self._listen()
         self.pool = WorkerPool(
@@ -149,7 +144,7 @@ class Acceptor:
         try:
             self._serve()
         finally:
-            self._shutdown(manager, store)
+            self._shutdown(manager)
         return 0
 
     def _listen(self) -> socket.socket:
@@ -436,7 +431,7 @@ class Acceptor:
         elapsed = time.monotonic() - self._shutdown_started
         return bool(self.table.conns) and elapsed < self.config.shutdown_grace_s
 
-    def _shutdown(self, manager, store: BetStore) -> None:
+    def _shutdown(self, manager) -> None:
         if not self.stopping:  # an error ended the loop
             self._begin_shutdown()
         self._log_refusals(time.monotonic())  # the last interval's count
@@ -449,7 +444,5 @@ class Acceptor:
         log.info(event("shutdown", "success", resource="workers", killed=workers_killed))
         manager.shutdown()
         log.info(event("shutdown", "success", resource="manager"))
-        store.close()
-        log.info(event("shutdown", "success", resource="storage"))
         self.epoll.close()
         self.flag.close()

@@ -3,6 +3,7 @@
 
 import configparser
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -22,6 +23,16 @@ def _workers(text: str) -> int:
     return count or 2 * (os.cpu_count() or 1) + 1
 
 
+_LOTTERY_ID = re.compile(r"[A-Za-z0-9._:-]{0,64}")
+
+
+def _lottery_id(text: str) -> str:
+    # It is logged and written into archive notes: a short token, never free text.
+    if not _LOTTERY_ID.fullmatch(text):
+        raise ValueError(f"{text!r} is not up to 64 of A-Z a-z 0-9 . _ : -")
+    return text
+
+
 def _server(key: str, default: object, parse, meaning: str) -> settings.Setting:
     return settings.Setting(key, key, default, parse, meaning)  # the env name is the key
 
@@ -33,8 +44,9 @@ SETTINGS = [
     _server("SERVER_IP", "", settings.optional_text, "accepted for the course's files; the server listens on all interfaces"),
     _server("SERVER_LISTEN_BACKLOG", 2048, settings.integer(1), "listen backlog"),
     _server("LOGGING_LEVEL", "INFO", settings.level, "log level"),
-    _server("AGENCIES", 5, settings.integer(1), "agencies that must send END before the draw (ids 1..AGENCIES)"),
+    _server("AGENCIES", 5, settings.integer(0), "agencies that must send END before the draw (ids 1..AGENCIES; 0: no draw)"),
     _server("STORAGE_DIR", ".data", settings.text, "where bets.csv and bets.db live"),
+    _server("LOTTERY_ID", "", _lottery_id, "names the deployment's lottery; another id begins a new one (empty: continue the stored one)"),
     _server("WINNING_NUMBER", DEFAULT_WINNING_NUMBER, settings.integer(0, 9999), "the drawn number"),
     _server("MAX_CONNECTIONS", 10000, settings.integer(1), "client connections open at once (capped by open files)"),
     _server("WORKERS", 0, _workers, "worker processes answering messages (0: 2 x CPUs + 1)"),
@@ -53,6 +65,7 @@ class ServerConfig:
     logging_level: str
     agencies: int
     storage_dir: str
+    lottery_id: str
     winning_number: int
     max_connections: int
     workers: int

@@ -12,6 +12,7 @@ from protocol import (
     AUTHENTICATE_FIRST,
     FAIL,
     MAX_MESSAGE_BYTES,
+    NO_AGENCIES,
     OPEN_MODE,
     SUCCESS,
     WAIT,
@@ -138,6 +139,8 @@ class Session:
         """Refusal text if this connection may not speak for agency; binds it in open mode."""
         if self.agency is None and self._keys is not None:
             return AUTHENTICATE_FIRST
+        if self._config.agencies == 0:
+            return NO_AGENCIES
         if not 1 <= agency <= self._config.agencies:
             return f"agency {agency} is not in 1..{self._config.agencies}"
         if self.agency is None:
@@ -181,7 +184,7 @@ class Session:
         for agency in self.delivered:
             try:
                 self._store.record_delivery(agency)
-            except StorageError as exc:  # the lottery is only not archived at next start
+            except StorageError as exc:  # only the "complete" in an archive note is lost
                 log.warning(event("delivery", "fail", agency=agency, error=exc))
         self.delivered = []
 

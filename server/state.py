@@ -33,7 +33,3 @@ class LotteryState:
             self._finished.update(dict.fromkeys(agencies, True))
         if any(r.drew for r in results):
             self._drawn.set()
-
-    def mark_drawn(self) -> None:
-        """The draw was recorded outside record_end (at start-up)."""
-        self._drawn.set()

@@ -1,7 +1,15 @@
 """The only code that touches the data files: bets.csv, bets.db and their lock file."""
 
 from domain import Bet, has_won
-from storage.lottery import archive, is_complete
+from storage.lottery import (
+    Lottery,
+    LotteryMismatch,
+    Rules,
+    archive,
+    is_complete,
+    open_lottery,
+    read_lottery,
+)
 from storage.migrations import MigrationError
 from storage.recovery import RecoveryError, recover
 from storage.rows import load_bets
@@ -25,10 +33,13 @@ __all__ = [
     "Committed",
     "Draw",
     "Finished",
+    "Lottery",
+    "LotteryMismatch",
     "MigrationError",
     "RecoveryError",
     "ReplayMismatch",
     "Round",
+    "Rules",
     "SequenceGap",
     "StorageError",
     "Stored",
@@ -36,5 +47,7 @@ __all__ = [
     "has_won",
     "is_complete",
     "load_bets",
+    "open_lottery",
+    "read_lottery",
     "recover",
 ]

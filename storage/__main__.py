@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from storage import archive, inspection
+from storage import StorageError, archive, inspection, read_lottery
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,7 +16,9 @@ def main(argv: list[str] | None = None) -> int:
         help="where bets.csv and bets.db live (default: $STORAGE_DIR or .data)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("stats", help="per agency: bets, winners, finished")
+    commands.add_parser(
+        "stats", help="per agency: bets, winners, finished; the draw and the lottery (read-only)"
+    )
     win = commands.add_parser("winners", help="the winners of one agency")
     win.add_argument("--agency", type=int, required=True)
     commands.add_parser("check", help="bets.csv and bets.db hold the same rows")
@@ -35,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{r.agency:>6}  {r.bets:>8}  {r.winners:>7}  {'yes' if r.finished else 'no'}"
                 )
             print("draw: not yet" if draw is None else f"draw: number {draw[1]} at {draw[0]}")
+            print(describe(read_lottery(args.dir)))
         elif args.command == "winners":
             found = inspection.winners(args.dir, args.agency)
             for document, first, last in found:
@@ -51,10 +54,23 @@ def main(argv: list[str] | None = None) -> int:
             ok, message = inspection.check(args.dir)
             print(message, file=sys.stdout if ok else sys.stderr)
             return 0 if ok else 1
-    except inspection.NoDatabase as exc:
+    except (inspection.NoDatabase, StorageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def describe(lottery) -> str:
+    """One line: which lottery this is and what it was started for."""
+    if lottery is None:
+        return "lottery: none stored"
+    name = lottery.lottery_id or "(no id)"
+    if lottery.agencies is None:
+        rules = "rules not recorded (begun by an older version)"
+    else:
+        rules = f"{lottery.agencies} agencies, winning number {lottery.winning_number}"
+    since = f", started {lottery.started_at}" if lottery.started_at else ""
+    return f"lottery: {name}: {rules}{since}; {lottery.state()}"
 
 
 if __name__ == "__main__":

@@ -54,8 +54,8 @@ WINNERS_SQL = (
 
 
 NEW_LOTTERY_HINT = (
-    "once every agency has its winners, the next server start begins a new lottery "
-    "(or stop the server and run: python -m storage new-lottery)"
+    "a new deployment (a new LOTTERY_ID) begins a new lottery, "
+    "or stop the server and run: python -m storage new-lottery"
 )
 
 
@@ -399,7 +399,8 @@ class BetStore:
 
         Touches no CSV, so it takes SQLite's own lock only, and commits with synchronous=NORMAL:
         in WAL mode the record becomes durable with the next full commit. Losing it in a crash
-        only keeps the lottery from being archived at the next start, which is the safe side.
+        only makes the lottery read as "drawn, not every agency told" instead of complete
+        (stats, archive notes); no decision depends on it.
         """
         if agency in self._delivered:
             return
@@ -431,6 +432,8 @@ class BetStore:
                 raise StorageError(f"could not mark the draw as announced: {exc}") from exc
 
     def _draw_if_complete(self, agencies: int, winning_number: int) -> tuple[bool, int]:
+        if agencies < 1:  # a lottery of no agency has nobody to finish it: never drawn
+            return False, 0
         count = self._conn.execute(
             "SELECT COUNT(*) FROM agencies WHERE agency BETWEEN 1 AND ?", (agencies,)
         ).fetchone()[0]

@@ -60,6 +60,38 @@ def test_the_generated_file_is_valid_and_complete(tmp_path, agencies):
         assert client["networks"] == ["testing_net"]
 
 
+def lottery_id(path) -> str:
+    (found,) = [
+        e for e in yaml.safe_load(path.read_text())["services"]["server"]["environment"]
+        if e.startswith("LOTTERY_ID=")
+    ]  # fmt: skip
+    return found.removeprefix("LOTTERY_ID=")
+
+
+def test_each_generated_file_names_a_fresh_lottery(tmp_path):
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    assert generate(tmp_path, str(first), "3").returncode == 0
+    assert generate(tmp_path, str(second), "3").returncode == 0
+    assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{6}", lottery_id(first))
+    assert lottery_id(first) != lottery_id(second)
+
+
+def test_make_ups_keep_id_keeps_an_unchanged_files_lottery_and_only_that(tmp_path):
+    def compose(*args):
+        command = [sys.executable, "scripts/compose.py", *args]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+    current = tmp_path / "docker-compose-dev.yaml"
+    assert compose(str(current), "2", "--keys", "--keep-id", str(current)).returncode == 0
+    same = tmp_path / "same.yaml"
+    assert compose(str(same), "2", "--keys", "--keep-id", str(current)).returncode == 0
+    assert same.read_text() == current.read_text()
+    other = tmp_path / "other.yaml"
+    assert compose(str(other), "3", "--keys", "--keep-id", str(current)).returncode == 0
+    assert lottery_id(other) != lottery_id(current)
+    assert compose(str(other), "2", "--keep-id").returncode == 2
+
+
 @pytest.mark.parametrize("shell", ["bash", "sh", "./"])
 @pytest.mark.parametrize("args", [[], ["only-one"], ["out.yaml", "-1"], ["out.yaml", "many"]])
 def test_bad_arguments_give_a_usage_line_and_exit_2(tmp_path, args, shell):
@@ -171,6 +203,7 @@ COURSE_INI = "[DEFAULT]\nSERVER_PORT = 12345\nSERVER_IP = server\nSERVER_LISTEN_
 COURSE_YAML = 'server:\n  address: "server:12345"\nloop:\n  amount: 5\n  period: "5ms"\nlog:\n  level: "DEBUG"\nbatch:\n  maxAmount: 50\n'
 
 
+@pytest.mark.docker
 def test_the_courses_flow_runs_two_lotteries_with_docker_compose_directly(tmp_path):
     reason = docker_engine()
     if reason:
@@ -191,8 +224,10 @@ def test_the_courses_flow_runs_two_lotteries_with_docker_compose_directly(tmp_pa
     for side in ("server", "client"):
         built = run("docker", "build", "-f", f"./{side}/Dockerfile", "-t", f"{side}:latest", ".")
         assert built.returncode == 0, built.stderr
+    ids = set()
     for round_, sizes in enumerate(({1: 300, 2: 120}, {1: 80, 2: 200}), 1):
         assert run("sh", "generar-compose.sh", "docker-compose-dev.yaml", "2").returncode == 0
+        ids.add(lottery_id(work / "docker-compose-dev.yaml"))
         (work / ".data").mkdir(exist_ok=True)
         for agency, count in sizes.items():
             bets = make_bets(agency, 100 * round_, count, winners_every=25)
@@ -211,5 +246,6 @@ def test_the_courses_flow_runs_two_lotteries_with_docker_compose_directly(tmp_pa
         received = re.findall(r"apuesta_recibida \| result: success \| cantidad: (\d+)", logs)
         assert sum(map(int, received)) == sum(sizes.values())
         assert ("action: new_lottery | result: success" in logs) == (round_ == 2)
+        assert len(ids) == round_  # each generated file is its own lottery
         owner = (work / ".data" / "bets.csv").stat().st_uid
         assert owner == os.getuid()  # files in ./.data belong to whoever ran compose

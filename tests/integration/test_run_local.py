@@ -1,5 +1,6 @@
 """`make run` end to end on generated data, and `make data`."""
 
+import json
 import re
 import subprocess
 import sys
@@ -54,9 +55,17 @@ def test_make_run_stores_everything_and_each_agency_gets_the_winners_its_data_ho
 
     again = make("run", "AGENCIES=3", "BETS=2500", f"DATA={tmp_path}")
     assert again.returncode == 0
-    assert "previous lottery moved aside to" in again.stdout
+    # Each run names a fresh lottery: the server archives the previous one, with a note.
+    assert re.search(
+        r"^server   \| .*action: new_lottery \| result: success \| previous: .*"
+        r"\| reason: another deployment \| was: complete$",
+        again.stdout,
+        re.M,
+    )
     (previous,) = (tmp_path / "previous").iterdir()
     assert (previous / "bets.csv").exists() and (previous / "bets.db").exists()
+    note = json.loads((previous / "lottery.json").read_text())
+    assert (note["agencies"], note["bets"], note["state"]) == (3, 7500, "complete")
 
 
 def test_make_data_is_deterministic_realistic_and_has_a_few_winners(tmp_path):

@@ -266,7 +266,7 @@ def test_sigterm_mid_ingestion_exits_0_with_every_acknowledged_batch_stored_whol
         assert acked[agency] <= len(mine) <= acked[agency] + 50
     logs = server.logs()
     assert "Traceback" not in logs and "ERROR" not in logs
-    for resource in ("listener", "connections", "manager", "storage"):
+    for resource in ("listener", "connections", "workers", "manager"):
         assert f"action: shutdown | result: success | resource: {resource}" in logs
 
 

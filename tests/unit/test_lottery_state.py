@@ -40,6 +40,6 @@ def test_a_forked_process_sees_the_draw(manager, ctx):
     seen = ctx.Queue()
     child = ctx.Process(target=lambda: seen.put(state._drawn.wait(10)))
     child.start()
-    state.mark_drawn()
+    state.record_ends([1], [Finished(True, True, 1)])
     assert seen.get(timeout=10) is True
     child.join(10)

@@ -88,3 +88,40 @@ def test_migration_files_must_be_numbered_without_gaps(tmp_path):
     (folder / "0003_skip.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationError, match="should be number 0002"):
         load_migrations(folder)
+
+
+def _legacy(tmp_path, drawn: bool):
+    """A database at schema 5 (before lotteries recorded their rules) holding a lottery."""
+    conn = connect(tmp_path / "bets.db")
+    migrate(conn, partial_dir(tmp_path, 5))
+    conn.execute(
+        "INSERT INTO bets (agency, seq, first_name, last_name, document, birthdate, number,"
+        " received_at) VALUES (1, 0, 'Ana', 'Gómez', '123', '1990-01-01', 7574,"
+        " '2026-11-30T10:00:00.000Z')"
+    )
+    conn.execute("INSERT INTO agencies VALUES (1, 'x'), (2, 'y')")
+    if drawn:
+        conn.execute("INSERT INTO draw (id, drawn_at, winning_number) VALUES (1, 'z', 42)")
+    return conn
+
+
+def test_a_drawn_lottery_from_before_0006_records_the_rules_its_data_shows(tmp_path):
+    conn = _legacy(tmp_path, drawn=True)
+    migrate(conn)
+    assert conn.execute(
+        "SELECT lottery_id, agencies, winning_number, started_at FROM lottery"
+    ).fetchall() == [("", 2, 42, "2026-11-30T10:00:00.000Z")]
+
+
+def test_an_undrawn_lottery_from_before_0006_leaves_its_rules_unknown(tmp_path):
+    conn = _legacy(tmp_path, drawn=False)
+    migrate(conn)
+    assert conn.execute("SELECT lottery_id, agencies, winning_number FROM lottery").fetchall() == [
+        ("", None, None)
+    ]
+
+
+def test_an_empty_database_records_no_lottery_until_one_begins(tmp_path):
+    conn = connect(tmp_path / "bets.db")
+    migrate(conn)
+    assert conn.execute("SELECT COUNT(*) FROM lottery").fetchone() == (0,)

@@ -24,7 +24,8 @@ def test_environment_overrides_the_file_and_seconds_take_decimals():
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"AGENCIES": "0"}, "AGENCIES: 0 is not in 1.."),
+        ({"AGENCIES": "-1"}, "AGENCIES: -1 is not in 0.."),
+        ({"LOTTERY_ID": "a b"}, "LOTTERY_ID: 'a b' is not up to 64 of"),
         ({"WINNING_NUMBER": "10000"}, "WINNING_NUMBER: 10000 is not in 0..9999"),
         ({"SHUTDOWN_GRACE_S": "nan"}, "SHUTDOWN_GRACE_S: 'nan' must be a positive"),
         ({"STORAGE_DIR": " "}, "STORAGE_DIR: must not be empty"),
