@@ -8,7 +8,6 @@ runs the same steps again from there.
 import contextlib
 import logging
 import random
-import re
 import socket
 import time
 from collections import deque
@@ -34,6 +33,7 @@ from protocol import (
     Winners,
     decode_response,
     encode,
+    mismatched_position,
     proof,
 )
 from transport import ConnectionClosed, Interrupted, MessageStream, wait_readable
@@ -47,9 +47,6 @@ WINDOW = 8  # batches awaiting an answer at most (64 KiB)
 # A WINNERS answered `wait` sooner than this (a server that does not hold it) is asked again
 # only after a pause of about this long.
 WINNERS_POLL_S = 0.5
-
-
-_REPLAY_MISMATCH = re.compile(r"position (\d+) already holds a different bet")
 
 
 class Disconnected(Exception):
@@ -249,10 +246,10 @@ class AgencyClient:
             if answer.message == SERVER_BUSY:
                 raise Disconnected(SERVER_BUSY, answer.retry_ms)
             raise Resync(answer.message, answer.retry_ms)
-        mismatch = _REPLAY_MISMATCH.search(answer.message)
-        if mismatch:
+        position = mismatched_position(answer.message)
+        if position is not None:
             # This file differs from the one sent before: a stored bet would silently differ.
-            line = self.source.line_of(int(mismatch.group(1)))
+            line = self.source.line_of(position)
             log.error(
                 event(
                     "apuesta_enviada", "fail", cantidad=batch.count, line=line, error=answer.message
@@ -260,7 +257,7 @@ class AgencyClient:
             )
             raise Refused(
                 f"line {line} of {self.config.data_path} differs from the bet stored at its "
-                f"position {mismatch.group(1)} (was the file edited or reordered since it was "
+                f"position {position} (was the file edited or reordered since it was "
                 "sent?)"
             )
         log.error(event("apuesta_enviada", "fail", cantidad=batch.count, error=answer.message))

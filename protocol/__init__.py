@@ -13,7 +13,7 @@ from protocol.codec import (
     encode_bets,
     peek_bet_count,
 )
-from protocol.errors import MessageTooLarge, MessageTooLong, ProtocolError
+from protocol.errors import CannotEncode, MessageTooLarge, ProtocolError
 from protocol.escaping import escape, unescape
 from protocol.framing import LineBuffer
 from protocol.messages import (
@@ -37,6 +37,7 @@ from protocol.messages import (
     Resume,
     Winners,
 )
+from protocol.refusals import mismatched_position, out_of_range, replay_mismatch, speaks_for
 
 __all__ = [
     "AUTHENTICATE_FIRST",
@@ -50,12 +51,12 @@ __all__ = [
     "WAIT",
     "Auth",
     "Bets",
+    "CannotEncode",
     "End",
     "Hello",
     "LineBuffer",
     "Message",
     "MessageTooLarge",
-    "MessageTooLong",
     "Ping",
     "ProtocolError",
     "Request",
@@ -69,7 +70,11 @@ __all__ = [
     "encode_bet",
     "encode_bets",
     "escape",
+    "mismatched_position",
+    "out_of_range",
     "peek_bet_count",
     "proof",
+    "replay_mismatch",
+    "speaks_for",
     "unescape",
 ]

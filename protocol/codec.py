@@ -4,7 +4,7 @@ import datetime
 import re
 
 from domain import Bet, parse_birthdate, parse_non_negative_int
-from protocol.errors import MessageTooLarge, MessageTooLong, ProtocolError
+from protocol.errors import CannotEncode, MessageTooLarge, ProtocolError
 from protocol.escaping import escape, needs_escape, unescape
 from protocol.messages import (
     MAX_MESSAGE_BYTES,
@@ -85,7 +85,7 @@ def encode(message: Message) -> bytes:
 
 def _checked(data: bytes) -> bytes:
     if len(data) > MAX_MESSAGE_BYTES:
-        raise MessageTooLong(
+        raise CannotEncode(
             f"message of {len(data)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit"
         )
     return data

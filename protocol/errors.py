@@ -1,5 +1,5 @@
 """What can go wrong with a message: the peer sent garbage (ProtocolError and its kinds), or
-our own code asked for a message the protocol cannot carry (MessageTooLong, a bug)."""
+our own code asked for a message the protocol cannot carry (CannotEncode, a bug)."""
 
 
 class ProtocolError(ValueError):
@@ -10,5 +10,5 @@ class MessageTooLarge(ProtocolError):
     """A message longer than MAX_MESSAGE_BYTES: on input the connection cannot be resynced."""
 
 
-class MessageTooLong(ValueError):
+class CannotEncode(ValueError):
     """Our own misuse: encoding a message over MAX_MESSAGE_BYTES (callers must split it)."""

@@ -26,6 +26,7 @@ from pathlib import Path
 from client.batcher import batches
 from client.reader import BetSource, Rejects
 from scripts import gen_data
+from scripts.lab import storing
 from scripts.lab.processes import answers_ping
 from storage import BetStore, recover
 
@@ -207,7 +208,7 @@ def storage_run(batches_: list, work: Path, folder: str = "floor", offset: int =
     store = BetStore(storage, multiprocessing.get_context("fork").Lock())
     started = time.perf_counter()
     for agency, group in groups:
-        store.store_many(agency, group)
+        storing.store_many(store, agency, group)
     elapsed = time.perf_counter() - started
     store.close()
     return elapsed

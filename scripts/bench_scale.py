@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from domain import DEFAULT_WINNING_NUMBER
+from scripts.lab import storing
 from storage import BetStore, recover
 from storage.database import connect
 
@@ -53,7 +54,7 @@ def main() -> int:
     recover(folder)  # brings a database built by older code up to the current schema
     store = BetStore(folder, multiprocessing.get_context("fork").Lock())
     for agency in range(1, AGENCIES + 1):
-        store.finish(agency, AGENCIES, DEFAULT_WINNING_NUMBER)
+        storing.finish(store, agency, AGENCIES, DEFAULT_WINNING_NUMBER)
     times, found = [], []
     for _ in range(40):
         for agency in range(1, AGENCIES + 1):

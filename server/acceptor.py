@@ -4,31 +4,32 @@ to a worker process only while it has something to answer, and shuts everything 
 A connection with nothing to do (between messages, or holding a WINNERS until the draw) costs
 a file descriptor in the acceptor's epoll set, never a process: any number of agencies can be
 connected while a fixed pool of workers does the work (Apache's event MPM, gunicorn's
-pre-forked workers).
+pre-forked workers). Where each connection is lives in server/placement.py; admission (the
+connection limit) in server/admission.py; this module keeps the loop, dispatch and shutdown.
 """
 
-import collections
 import contextlib
 import gc
+import itertools
 import logging
+import math
 import multiprocessing
 import os
-import resource
 import select
 import signal
-import socket
 import time
-from multiprocessing.managers import SyncManager
 
 from common.logs import event
-from common.signals import StopFlag, die_with_parent, name_process, reset_signals
-from protocol import SERVER_BUSY, WAIT, Response, encode
+from common.signals import StopFlag
+from server.admission import Admission, connection_limit, open_listener
 from server.config import ServerConfig
+from server.conn_state import TurnEnd
 from server.handoff import ChannelClosed, Ticket, receive_outcome, send_ticket
 from server.keys import AgencyKeys
-from server.parking import Conn, ConnTable, Place
+from server.placement import Conn, ConnTable, Place
 from server.pool import WorkerPool
-from server.state import LotteryState
+from server.state import LotteryState, start_manager
+from server.worker import WORKER_BOOT_ERROR
 from storage import Rules, open_lottery
 from transport.stream import drain
 
@@ -38,70 +39,37 @@ log = logging.getLogger(__name__)
 # 3.14 changed the default start method on Linux.
 START_METHOD = "fork"
 TICK_S = 0.1  # how often timers (idle connections, held WINNERS) are looked at
-BUSY_LOG_EVERY_S = 5.0  # refusals are logged as one line per interval, with a count
-BUSY_RETRY_MS = 1000  # the retry hint sent with `server busy` (and to an evicted WINNERS)
-ACCEPTS_PER_WAKE = 256
 MAX_LENT = 32  # connections lent to one worker for one turn at most
 MAX_LENT_BYTES = 128 * 1024  # their unhandled bytes, so tickets never fill the channel
-RESERVED_FDS = 64  # files the acceptor needs besides client connections
-_PARKED = select.EPOLLIN | select.EPOLLRDHUP
-_HELD = select.EPOLLRDHUP
-
-
-def _manager_init(parent_pid: int) -> None:
-    reset_signals()
-    name_process("lottery-state")
-    # Ctrl-C reaches the whole process group: the Manager must outlive the workers it
-    # serves and stop only when the acceptor shuts it down (or dies).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    die_with_parent(parent_pid)
-
-
-def raise_open_files_limit() -> int:
-    """Raise the soft limit on open files to the hard one; return the limit now in force."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-    return soft
+_MASKS = {
+    Place.PARKED: select.EPOLLIN | select.EPOLLRDHUP,
+    Place.HELD: select.EPOLLRDHUP,  # only a hang-up: its question is already known
+}
 
 
 class Acceptor:
-    """Owns the listener, the connections, the workers, the Manager and a storage handle."""
+    """Owns the listener, the connections, the workers and the Manager."""
 
     def __init__(self, config: ServerConfig, keys: AgencyKeys | None = None) -> None:
         self.config = config
         self.keys = keys
         self.ctx = multiprocessing.get_context(START_METHOD)
-        self.table = ConnTable(config.idle_timeout_s, config.winners_wait_s)
-        self.ready: collections.deque[int] = collections.deque()
         self.epoll = select.epoll()
-        self.by_fd: dict[int, Conn] = {}
-        self.held: set[int] = set()  # ids of connections holding a WINNERS
-        self.refused = 0
-        self.evicted = 0
-        self._busy_logged = time.monotonic()
-        self._no_victim_until = 0.0
+        self.table = ConnTable(
+            config.idle_timeout_s,
+            config.winners_wait_s,
+            watch=lambda c: self.epoll.register(c.fd, _MASKS[c.place]),
+            unwatch=lambda c: self.epoll.unregister(c.fd),
+        )
         self.stopping = False
+        self.exit_code = 0
 
     # --- start ------------------------------------------------------------------------
 
     def run(self) -> int:
-        """Serve until SIGTERM/SIGINT; return the exit code."""
+        """Serve until SIGTERM/SIGINT (or a worker that cannot boot); return the exit code."""
         config = self.config
-        open_files = raise_open_files_limit()
-        self.max_connections = min(config.max_connections, max(1, open_files - RESERVED_FDS))
-        if self.max_connections < config.max_connections:
-            log.warning(
-                event(
-                    "config",
-                    "success",
-                    warning=f"MAX_CONNECTIONS capped to {self.max_connections} by the "
-                    f"open-files limit {open_files}",
-                )
-            )
+        max_connections, open_files = connection_limit(config.max_connections)
         storage_lock = self.ctx.Lock()
         rules = Rules(
             lottery_id=config.lottery_id,
@@ -110,51 +78,30 @@ class Acceptor:
         )
         # Decided here, before any fork; it keeps no storage handle open for workers to inherit.
         lottery = open_lottery(config.storage_dir, rules, storage_lock)
-        manager = SyncManager(ctx=self.ctx)
-        manager.start(_manager_init, (os.getpid(),))
+        manager = start_manager(self.ctx, os.getpid())
         self.state = LotteryState(manager, self.ctx, set(lottery.finished), lottery.drawn)
         self.flag = StopFlag(extra_signals=(signal.SIGCHLD,))
-        self.listener = self._listen()
-        self.pool = WorkerPool(
-            self.ctx,
-            config.workers,
-            (config, storage_lock, self.state, self.keys, os.getpid()),
-            on_spawn=lambda channel: self.epoll.register(channel.fileno(), select.EPOLLIN),
-            on_exit=lambda channel: self.epoll.unregister(channel.fileno()),
-        )
+        self.listener = open_listener(config.server_port, config.server_listen_backlog)
+        self.admission = Admission(self.listener, self.table, max_connections, self._close)
+        worker_args = (config, storage_lock, self.state, self.keys, os.getpid())
+        self.pool = WorkerPool(self.ctx, config.workers, worker_args,
+                               on_spawn=lambda ch: self.epoll.register(ch.fileno(), select.EPOLLIN),
+                               on_exit=lambda ch: self.epoll.unregister(ch.fileno()))  # fmt: skip
         # Workers are forked from here: keep the collector from touching (and so copying)
         # every inherited object in each of them.
         gc.freeze()
         self.pool.start(self._inherited)
         self.epoll.register(self.listener.fileno(), select.EPOLLIN)
         self.epoll.register(self.flag.wake_fd, select.EPOLLIN)
-        log.info(
-            event(
-                "listen",
-                "success",
-                port=config.server_port,
-                backlog=config.server_listen_backlog,
-                workers=config.workers,
-                max_connections=self.max_connections,
-                open_files=open_files,
-                finished=len(self.state.finished()),
-                drawn=self.state.drawn,
-            )
-        )
+        log.info(event("listen", "success", port=config.server_port,
+                       backlog=config.server_listen_backlog, workers=config.workers,
+                       max_connections=max_connections, open_files=open_files,
+                       finished=len(self.state.finished()), drawn=self.state.drawn))  # fmt: skip
         try:
             self._serve()
         finally:
             self._shutdown(manager)
-        return 0
-
-    def _listen(self) -> socket.socket:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        # A restarted server binds the same port at once, despite TIME_WAIT connections.
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("", self.config.server_port))
-        listener.listen(self.config.server_listen_backlog)
-        listener.setblocking(False)
-        return listener
+        return self.exit_code
 
     def _inherited(self) -> list:
         """What a newly forked worker must close: everything the acceptor holds open."""
@@ -165,9 +112,7 @@ class Acceptor:
     def _serve(self) -> None:
         next_tick = time.monotonic()
         while not self.stopping or self._lingering():
-            now = time.monotonic()
-            timeout = max(0.0, next_tick - now)
-            self._poll(timeout)
+            self._poll(max(0.0, next_tick - time.monotonic()))
             now = time.monotonic()
             if now >= next_tick:
                 self._tick(now)
@@ -178,132 +123,39 @@ class Acceptor:
 
     def _poll(self, timeout: float) -> None:
         workers = self.pool.by_fd()
-        for fd, events in self.epoll.poll(timeout):
+        for fd, _ in self.epoll.poll(timeout):
             if fd == self.flag.wake_fd:
                 drain(fd)
                 self._reap()
             elif fd == self.listener.fileno():
-                self._accept()
+                self.admission.accept()
             elif fd in workers:
                 self._finish_turn(workers[fd])
-            elif (conn := self.by_fd.get(fd)) is not None:
-                self._readable(conn, events)
+            elif (conn := self.table.polled.get(fd)) is not None:
+                if conn.place is Place.HELD:  # only hang-ups are watched while held
+                    log.debug(event("connection_closed", "success", peer=conn.state.peer,
+                                    reason="peer left"))  # fmt: skip
+                    self._close(conn)
+                else:
+                    self.table.queue(conn)
 
     def _tick(self, now: float) -> None:
         for conn in self.table.idle(now):
-            log.info(
-                event(
-                    "connection",
-                    "fail",
-                    agency=conn.agency,
-                    peer=conn.peer,
-                    error=f"idle for {self.config.idle_timeout_s}s",
-                )
-            )
+            error = f"idle for {self.config.idle_timeout_s}s"
+            log.info(event("connection", "fail", agency=conn.state.agency, peer=conn.state.peer,
+                           error=error))  # fmt: skip
             self._close(conn)
-        for conn in self.table.due(now, self.held):
-            self._queue(conn)
-        self._log_refusals(now)
+        for conn in self.table.due(now):
+            self.table.queue(conn)
+        self.admission.log_refusals(now)
         if not self.stopping:
             self.pool.restart(self._inherited)
 
-    # --- connections ------------------------------------------------------------------
-
-    def _accept(self) -> None:
-        for _ in range(ACCEPTS_PER_WAKE):
-            try:
-                sock, address = self.listener.accept()
-            except (BlockingIOError, ConnectionAbortedError):
-                return
-            except OSError as exc:  # out of file descriptors, most likely
-                log.error(event("accept", "fail", error=exc))
-                return
-            sock.setblocking(False)
-            peer = f"{address[0]}:{address[1]}"
-            now = time.monotonic()
-            if len(self.table) >= self.max_connections and not self._make_room(now):
-                self._refuse(sock)
-                continue
-            # Not logged: a healthcheck connects every second; agencies show up when they
-            # authenticate or first speak for themselves.
-            self._park(self.table.add(sock, peer, now))
-
-    def _make_room(self, now: float) -> bool:
-        # A flood at capacity would otherwise scan every connection for each refused one.
-        if now < self._no_victim_until:
-            return False
-        victim = self.table.victim(now)
-        if victim is None:
-            self._no_victim_until = now + TICK_S
-            return False
-        if victim.place is Place.HELD:
-            # Its WINNERS gets an answer it understands: not drawn yet, ask again later.
-            undrawn = Response(WAIT, "the draw has not happened yet", None, BUSY_RETRY_MS)
-            self._say(victim.sock, undrawn)
-        self.evicted += 1
-        self._close(victim)
-        return True
-
-    def _refuse(self, sock: socket.socket) -> None:
-        self._say(sock, Response(WAIT, SERVER_BUSY, None, BUSY_RETRY_MS))
-        sock.close()
-        self.refused += 1
-
-    def _say(self, sock: socket.socket, response: Response) -> None:
-        with contextlib.suppress(OSError):  # best effort: a short line on a fresh socket
-            sock.send(encode(response))
-
-    def _log_refusals(self, now: float) -> None:
-        if now - self._busy_logged < BUSY_LOG_EVERY_S and not self.stopping:
-            return
-        if self.refused or self.evicted:
-            log.warning(
-                event(
-                    "accept",
-                    "fail",
-                    error=SERVER_BUSY,
-                    refused=self.refused,
-                    evicted=self.evicted,
-                    seconds=f"{now - self._busy_logged:.1f}",
-                    connections=len(self.table),
-                )
-            )
-        self.refused = self.evicted = 0
-        self._busy_logged = now
-
-    def _readable(self, conn: Conn, events: int) -> None:
-        if conn.place is Place.HELD:  # only hang-ups are watched while held
-            log.debug(event("connection_closed", "success", peer=conn.peer, reason="peer left"))
-            self._close(conn)
-        else:
-            self._queue(conn)
-
-    def _park(self, conn: Conn) -> None:
-        conn.place = Place.HELD if conn.held_since is not None else Place.PARKED
-        fd = conn.sock.fileno()
-        self.by_fd[fd] = conn
-        if conn.place is Place.HELD:
-            self.held.add(conn.id)
-        self.epoll.register(fd, _HELD if conn.place is Place.HELD else _PARKED)
-
-    def _unpark(self, conn: Conn) -> None:
-        if conn.place in (Place.PARKED, Place.HELD):
-            fd = conn.sock.fileno()
-            self.epoll.unregister(fd)
-            del self.by_fd[fd]
-            self.held.discard(conn.id)
-
-    def _queue(self, conn: Conn) -> None:
-        if conn.place in (Place.QUEUED, Place.LENT):
-            return
-        self._unpark(conn)
-        conn.place = Place.QUEUED
-        self.ready.append(conn.id)
-
     def _close(self, conn: Conn) -> None:
-        """Close a connection that is not lent to a worker."""
-        self._unpark(conn)
-        self._close_returned(conn)
+        """Out of the table and closed (a lent one only once its turn is over)."""
+        self.table.close(conn)
+        with contextlib.suppress(OSError):
+            conn.sock.close()
 
     # --- workers ----------------------------------------------------------------------
 
@@ -311,31 +163,22 @@ class Acceptor:
         """Lend queued connections to idle workers, first come first served. With more
         queued than idle workers, a worker gets several: their writes share one commit."""
         idle = self.pool.idle()
-        while self.ready and idle:
+        while self.table.ready and idle:
             worker = idle.pop()
-            share = min(MAX_LENT, -(-len(self.ready) // (len(idle) + 1)))
+            share = min(MAX_LENT, math.ceil(len(self.table.ready) / (len(idle) + 1)))
             batch, size = [], 0
-            while self.ready and len(batch) < share and size < MAX_LENT_BYTES:
-                conn = self.table.conns.get(self.ready.popleft())
-                if conn is not None and conn.place is Place.QUEUED:
-                    batch.append(conn)
-                    size += len(conn.buffer)
-            for conn in batch:
-                ticket = Ticket(
-                    conn.id,
-                    conn.peer,
-                    conn.agency,
-                    conn.buffer,
-                    conn.held_since,
-                    conn.auth,
-                    len(batch),
-                )
-                try:
-                    send_ticket(worker.channel, ticket, conn.sock)
-                except ChannelClosed:  # the worker died; reaped on SIGCHLD
-                    self.ready.extendleft(c.id for c in reversed(batch) if c.place is Place.QUEUED)
+            for conn_id in itertools.islice(self.table.ready, share):
+                if size >= MAX_LENT_BYTES:
                     break
-                conn.place = Place.LENT
+                batch.append(self.table.conns[conn_id])
+                size += len(batch[-1].state.buffer)
+            for conn in batch:
+                try:
+                    send_ticket(worker.channel, Ticket(state=conn.state, lent_with=len(batch)),
+                                conn.sock)  # fmt: skip
+                except ChannelClosed:  # it died (reaped on SIGCHLD); the rest stay queued
+                    break
+                self.table.lend(conn)
                 worker.conn_ids.add(conn.id)
 
     def _finish_turn(self, worker) -> None:
@@ -343,57 +186,38 @@ class Acceptor:
             outcome = receive_outcome(worker.channel)
         except ChannelClosed:
             return  # it died: _reap closes the connections it held
-        if outcome.conn_id not in worker.conn_ids:
+        conn_id = outcome.state.conn_id
+        if conn_id not in worker.conn_ids:
             return
-        worker.conn_ids.discard(outcome.conn_id)
-        conn = self.table.conns.get(outcome.conn_id)
-        if conn is None:
+        worker.conn_ids.discard(conn_id)
+        conn = self.table.conns.get(conn_id)
+        if conn is None:  # closed at the end of shutdown's grace
             return
-        previous = self.table.bind(conn, outcome.agency)
+        previous = self.table.give_back(conn, outcome.state, outcome.active, time.monotonic())
         if previous is not None:
             self._take_over(previous, conn)
-        conn.buffer = outcome.buffer
-        conn.held_since = outcome.held_since
-        conn.auth = outcome.auth
-        if outcome.active:
-            conn.last_active = time.monotonic()
-        conn.place = Place.PARKED  # not in the epoll set yet
-        if outcome.close or conn.doomed:
-            self._close_returned(conn)
-        elif self.stopping and not (conn.buffer and conn.held_since is None):
-            self._close_returned(conn)  # nothing half-received: nothing to finish
-        elif outcome.more:
-            conn.place = Place.QUEUED
-            self.ready.append(conn.id)
+        if outcome.end is TurnEnd.CLOSE or conn.doomed:
+            self._close(conn)
+        elif self.stopping and not conn.state.half_received:
+            self._close(conn)  # nothing half-received: nothing to finish
+        elif outcome.end is TurnEnd.MORE:
+            self.table.queue(conn)
         else:
-            self._park(conn)
+            self.table.park(conn)
         self._release_held()
 
     def _release_held(self) -> None:
         """Once the draw happened, every held WINNERS is answered (the worker whose END ran
         the draw returns its turn right after, so this runs within milliseconds of it)."""
-        if self.held and self.state.drawn:
-            for conn_id in list(self.held):
-                self._queue(self.table.conns[conn_id])
-
-    def _close_returned(self, conn: Conn) -> None:
-        self.table.remove(conn)
-        with contextlib.suppress(OSError):
-            conn.sock.close()
+        if self.table.held and self.state.drawn:
+            for conn in self.table.held_conns():
+                self.table.queue(conn)
 
     def _take_over(self, previous: Conn, newer: Conn) -> None:
-        log.info(
-            event(
-                "takeover",
-                "success",
-                agency=newer.agency,
-                previous=previous.peer,
-                peer=newer.peer,
-            )
-        )
-        previous.agency = None  # the agency is the newer one's now
+        log.info(event("takeover", "success", agency=newer.state.agency,
+                       previous=previous.state.peer, peer=newer.state.peer))  # fmt: skip
         reason = "taken over by a newer connection"
-        log.info(event("connection_closed", "success", peer=previous.peer, reason=reason))
+        log.info(event("connection_closed", "success", peer=previous.state.peer, reason=reason))
         if previous.place is Place.LENT:
             previous.doomed = reason  # it finishes the message it is answering first
         else:
@@ -402,12 +226,16 @@ class Acceptor:
     def _reap(self) -> None:
         for worker in self.pool.reap():
             for conn_id in worker.conn_ids:  # lent to it: their turn cannot be finished
-                conn = self.table.conns.get(conn_id)
-                if conn is not None:
-                    log.warning(
-                        event("connection", "fail", peer=conn.peer, error="its worker died")
-                    )
-                    self._close_returned(conn)
+                conn = self.table.conns[conn_id]
+                log.warning(event("connection", "fail", peer=conn.state.peer,
+                                  error="its worker died"))  # fmt: skip
+                self._close(conn)
+            if worker.exitcode == WORKER_BOOT_ERROR and not self.stopping:
+                # Its replacement would fail the same way, once a second, forever.
+                log.error(event("server", "fail", error="a worker could not start "
+                                "(see its line above); stopping"))  # fmt: skip
+                self.exit_code = 1
+                self._begin_shutdown()
 
     # --- shutdown ---------------------------------------------------------------------
 
@@ -421,7 +249,7 @@ class Acceptor:
         log.info(event("shutdown", "success", resource="listener"))
         closed = 0
         for conn in list(self.table.conns.values()):
-            if conn.place is not Place.LENT and not (conn.buffer and conn.held_since is None):
+            if conn.place is not Place.LENT and not conn.state.half_received:
                 self._close(conn)
                 closed += 1
         log.info(event("shutdown", "in_progress", resource="connections", closed=closed))
@@ -434,10 +262,10 @@ class Acceptor:
     def _shutdown(self, manager) -> None:
         if not self.stopping:  # an error ended the loop
             self._begin_shutdown()
-        self._log_refusals(time.monotonic())  # the last interval's count
+        self.admission.log_refusals(time.monotonic(), final=True)
         killed = len(self.table.conns)
         for conn in list(self.table.conns.values()):
-            self._close_returned(conn)
+            self._close(conn)
         log.info(event("shutdown", "success", resource="connections", killed=killed))
         grace = max(0.5, self.config.shutdown_grace_s - (time.monotonic() - self._shutdown_started))
         workers_killed = self.pool.stop(grace)

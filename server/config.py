@@ -48,6 +48,7 @@ SETTINGS = [
     _server("STORAGE_DIR", ".data", settings.text, "where bets.csv and bets.db live"),
     _server("LOTTERY_ID", "", _lottery_id, "names the deployment's lottery; another id begins a new one (empty: continue the stored one)"),
     _server("WINNING_NUMBER", DEFAULT_WINNING_NUMBER, settings.integer(0, 9999), "the drawn number"),
+    _server("DB_BUSY_TIMEOUT_S", 10, settings.seconds(), "how long a write waits for another SQLite connection (a make db shell) before the batch is answered wait"),
     _server("MAX_CONNECTIONS", 10000, settings.integer(1), "client connections open at once (capped by open files)"),
     _server("WORKERS", 0, _workers, "worker processes answering messages (0: 2 x CPUs + 1)"),
     _server("IDLE_TIMEOUT_S", 30, settings.seconds(), "a connection with no complete message for this long is closed"),
@@ -67,6 +68,7 @@ class ServerConfig:
     storage_dir: str
     lottery_id: str
     winning_number: int
+    db_busy_timeout_s: float
     max_connections: int
     workers: int
     idle_timeout_s: float

@@ -18,6 +18,7 @@ from protocol import (
     encode,
     peek_bet_count,
 )
+from server.conn_state import TurnEnd
 from server.handoff import Outcome, Ticket
 from server.session import HELD, Session, Write
 from transport import MessageStream
@@ -64,37 +65,31 @@ class _Turn:
     out: list = field(default_factory=list)  # encoded answers not sent yet
     write: Write | None = None  # waiting for the round's commit
     active: bool = False
-    ended: str | None = None  # "park", "close" or "more" once its part of the turn is over
+    ended: TurnEnd | None = None  # once its part of the turn is over
 
     def outcome(self) -> Outcome:
-        close = self.ended == "close"
+        close = self.ended is TurnEnd.CLOSE
         if not close:
             self.stream.unread([line for line, _ in self.todo])
-        return Outcome(
-            self.ticket.conn_id,
-            close,
-            self.session.agency,
-            b"" if close else self.stream.pending(),
-            self.session.held_since,
-            self.active,
-            self.ended == "more",
-            self.session.auth,
-        )
+        buffer = b"" if close else self.stream.pending()
+        return Outcome(state=self.session.leave(buffer), end=self.ended, active=self.active)
 
 
-def serve_turns(lent: list, session_for, commit) -> list[Outcome]:
+def serve_turns(lent: list, session_for, commit, deliver) -> list[Outcome]:
     """Answer what has arrived on each lent (sock, ticket); never waits for a peer.
 
     Rounds: each connection answers its messages in order up to its next write (a BETS run
     or an END), the writes of every connection are committed together (one lock, one CSV
     write, one fsync'd commit for all), the answers are sent, and the next round goes on
-    from there, until nothing complete is left or the time slice ends.
+    from there, until nothing complete is left or the time slice ends. Then deliver() is
+    told, once, which agencies were sent their whole winners list.
     """
     turns = [
-        _Turn(ticket, session_for(ticket), MessageStream(sock, initial=ticket.buffer))
+        _Turn(ticket, session_for(ticket), MessageStream(sock, initial=ticket.state.buffer))
         for sock, ticket in lent
     ]
     slice_ends = time.monotonic() + TURN_SLICE_S
+    delivered: list[int] = []
     while live := [t for t in turns if t.ended is None]:
         for turn in live:
             _advance(turn)
@@ -105,11 +100,13 @@ def serve_turns(lent: list, session_for, commit) -> list[Outcome]:
                 turn.out += [encode(a) for a in turn.session.answers(turn.write, result)]
                 turn.write = None
         for turn in live:
-            _flush(turn)
+            delivered += _flush(turn)
         if time.monotonic() >= slice_ends:
             for turn in live:
                 if turn.ended is None:
-                    turn.ended = "more"
+                    turn.ended = TurnEnd.MORE
+    if delivered:
+        deliver(delivered)
     return [t.outcome() for t in turns]
 
 
@@ -119,7 +116,7 @@ def _advance(turn: _Turn) -> None:
     if not turn.todo:
         lines = turn.stream.ready_lines(GROUP_LIMIT)
         if not lines:
-            turn.ended = "close" if _closing(turn) else "park"
+            turn.ended = TurnEnd.CLOSE if _closing(turn) else TurnEnd.PARK
             return
         turn.active = True
         turn.todo.extend((line, _decoded(line)) for line in lines)
@@ -149,29 +146,30 @@ def _advance(turn: _Turn) -> None:
         else:
             response = session.handle(request)
             if response is HELD:  # it stays first in todo, asked again on a later turn
-                turn.ended = "park"
+                turn.ended = TurnEnd.PARK
                 return
             todo.popleft()
             turn.out.append(encode(response))
             if session.must_close:  # too many failed AUTHs: the rest is not read
-                log.info(event("connection_closed", "success", peer=turn.ticket.peer,
+                log.info(event("connection_closed", "success", peer=turn.ticket.state.peer,
                                reason="too many failed authentications"))  # fmt: skip
                 todo.clear()
-                turn.ended = "close"
+                turn.ended = TurnEnd.CLOSE
                 return
 
 
-def _flush(turn: _Turn) -> None:
+def _flush(turn: _Turn) -> list[int]:
+    """Send the answers; the agencies whose whole winners list they carried."""
     if not turn.out:
-        return
+        return []
+    out, turn.out = turn.out, []
     try:
-        turn.stream.send(b"".join(turn.out))
+        turn.stream.send(b"".join(out))
     except OSError as exc:  # reset by the peer, or it stopped reading its answers
         log.info(event("connection", "fail", agency=turn.session.agency, error=exc))
-        turn.ended = "close"
-    else:
-        turn.session.confirm_delivered()
-    turn.out = []
+        turn.ended = TurnEnd.CLOSE
+        return []
+    return turn.session.take_delivered()
 
 
 def _closing(turn: _Turn) -> bool:

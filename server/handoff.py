@@ -10,7 +10,7 @@ import pickle
 import socket
 from dataclasses import dataclass
 
-from server.keys import AuthState
+from server.conn_state import ConnState, TurnEnd
 
 # A ticket carries at most the unread bytes of one receive plus one partial message.
 MAX_PACKET = 256 * 1024
@@ -20,31 +20,21 @@ class ChannelClosed(Exception):
     """The other end of the channel is gone (a worker died, or the acceptor closed it)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Ticket:
     """What a worker needs to serve one turn of a connection (its fd travels beside it)."""
 
-    conn_id: int
-    peer: str
-    agency: int | None  # bound by the connection's first agency message
-    buffer: bytes  # received but not yet handled
-    held_since: float | None  # time.monotonic() when its WINNERS was first held, if it is
-    auth: AuthState | None = None
-    lent_with: int = 1  # how many connections this dispatch lends (this one's ticket first)
+    state: ConnState
+    lent_with: int  # how many connections this dispatch lends (this one's ticket first)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Outcome:
-    """How a turn ended, for the acceptor."""
+    """How a turn ended, for the acceptor: the connection's state as the worker left it."""
 
-    conn_id: int
-    close: bool  # the connection is done (its reason was logged by the worker)
-    agency: int | None
-    buffer: bytes
-    held_since: float | None  # a WINNERS waits for the draw at the front of buffer
+    state: ConnState
+    end: TurnEnd
     active: bool  # at least one complete message was handled (resets the idle clock)
-    more: bool  # complete messages are left (the turn's time slice ran out)
-    auth: AuthState | None = None
 
 
 def channel_pair() -> tuple[socket.socket, socket.socket]:
@@ -72,7 +62,10 @@ def receive_ticket(channel: socket.socket) -> tuple[Ticket, socket.socket]:
 
 
 def send_outcome(channel: socket.socket, outcome: Outcome) -> None:
-    channel.sendall(pickle.dumps(outcome))
+    try:
+        channel.sendall(pickle.dumps(outcome))
+    except OSError as exc:  # the acceptor closed the channel (it is shutting down) or died
+        raise ChannelClosed(str(exc)) from None
 
 
 def receive_outcome(channel: socket.socket) -> Outcome:

@@ -3,6 +3,7 @@
 import contextlib
 import logging
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ class Worker:
     channel: object  # the acceptor's end of the channel
     started: float
     conn_ids: set = field(default_factory=set)  # the connections lent to it for this turn
+    exitcode: int | None = None  # once reaped
 
 
 class WorkerPool:
@@ -32,7 +34,7 @@ class WorkerPool:
         self._on_spawn = on_spawn  # called with each new worker's channel (to poll it)
         self._on_exit = on_exit  # called with a dead worker's channel before it is closed
         self._count = count
-        self._args = worker_args  # (config, storage_lock, state, parent_pid)
+        self._args = worker_args  # (config, storage_lock, state, keys, parent_pid)
         self.workers: dict[int, Worker] = {}
         self._restart_at: dict[int, float] = {}
 
@@ -75,6 +77,7 @@ class WorkerPool:
                     exitcode=worker.process.exitcode,
                 )
             )
+            worker.exitcode = worker.process.exitcode
             worker.process.close()
             self._on_exit(worker.channel)
             worker.channel.close()
@@ -86,14 +89,13 @@ class WorkerPool:
             dead.append(worker)
         return dead
 
-    def restart(self, inherited) -> float | None:
-        """Start again the workers whose pause has passed; the time of the next one due."""
+    def restart(self, inherited) -> None:
+        """Start again the workers whose pause has passed."""
         now = time.monotonic()
         for index, when in list(self._restart_at.items()):
             if when <= now:
                 del self._restart_at[index]
                 self._spawn(index, inherited)
-        return min(self._restart_at.values(), default=None)
 
     def stop(self, grace_s: float) -> int:
         """Close every channel (a worker's cue to exit), wait up to grace_s, kill the rest;
@@ -108,7 +110,7 @@ class WorkerPool:
             if worker.process.exitcode is None:
                 killed += 1
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker.process.pid, 9)
+                    os.kill(worker.process.pid, signal.SIGKILL)
                 worker.process.join()
         self.workers.clear()
         return killed

@@ -21,17 +21,28 @@ from protocol import (
     End,
     Hello,
     Ping,
-    Request,
     Response,
     Resume,
     Winners,
     encode,
     escape,
+    out_of_range,
+    replay_mismatch,
+    speaks_for,
 )
 from server.config import ServerConfig
-from server.keys import MAX_FAILURES, AgencyKeys, AuthState, nonce
+from server.conn_state import ConnState
+from server.keys import MAX_FAILURES, AgencyKeys, nonce
 from server.state import LotteryState
-from storage import BetStore, Committed, Round, StorageError, Stored
+from storage import (
+    BetStore,
+    Committed,
+    DatabaseLocked,
+    ReplayMismatch,
+    Round,
+    StorageError,
+    Stored,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +80,10 @@ class Write:
 class Session:
     """One connection's conversation: it speaks for one agency, bound by its first message.
 
-    A session lives for one turn of its connection; what must outlive the turn (the agency,
-    when a held WINNERS began) comes in and goes out through the acceptor.
+    A session lives for one turn of its connection: it starts from the connection's
+    ConnState and leaves a new one (what must outlive the turn goes through the acceptor).
+    Writes are planned here (plan_bets, plan_end), committed with the round of every
+    connection of the turn (commit_writes), then answered here (answers).
     """
 
     def __init__(
@@ -78,39 +91,38 @@ class Session:
         config: ServerConfig,
         store: BetStore,
         state: LotteryState,
-        agency: int | None = None,
-        held_since: float | None = None,
-        keys: AgencyKeys | None = None,
-        peer: str = "",
-        auth: AuthState | None = None,
+        keys: AgencyKeys | None,
+        conn: ConnState,
     ) -> None:
         self._config = config
         self._store = store
         self._state = state
         self._keys = keys
-        self._peer = peer
-        self.agency = agency  # with keys, set only by a successful AUTH
-        self.held_since = held_since
-        self.auth = auth or AuthState()
+        self._conn = conn
+        self._peer = conn.peer
+        self.agency = conn.agency  # with keys, set only by a successful AUTH
+        self.held_since = conn.held_since
+        self.auth = conn.auth
         self.must_close = False  # too many failed AUTHs: answer, then close
         self.delivered: list[int] = []  # agencies whose whole winners list is being sent
 
-    def handle(self, request: Request) -> Response | Held:
-        """The answer to one request other than BETS (see handle_bets), or HELD for a
-        WINNERS that must wait for the draw.
+    def leave(self, buffer: bytes) -> ConnState:
+        """The connection's state at the end of the turn, with the bytes not handled yet."""
+        return replace(
+            self._conn,
+            agency=self.agency,
+            auth=self.auth,
+            held_since=self.held_since,
+            buffer=buffer,
+        )
 
-        END is written through a Write (see plan_end), so that the writes of several
-        connections can share one commit; here it commits alone.
-        """
+    def handle(self, request: Ping | Hello | Auth | Winners | Resume) -> Response | Held:
+        """The answer to a request that writes nothing, or HELD for a WINNERS that must wait
+        for the draw. BETS and END go through plan_bets / plan_end."""
         if isinstance(request, Ping):
             return Response(SUCCESS, "PONG")
         if isinstance(request, Hello | Auth):
             return self._authenticate(request)
-        if isinstance(request, End):
-            write = self.plan_end(request)
-            if isinstance(write, Response):
-                return write
-            return self.answers(write, self._commit(write))[0]
         refusal = self._bind(request.agency)
         if refusal is not None:
             return Response(FAIL, refusal)
@@ -127,32 +139,30 @@ class Session:
             return Response(WAIT, f"{exc}; ask again later", None, QUERY_RETRY_MS)
         raise TypeError(f"unhandled request {request!r}")
 
-    def handle_bets(self, requests: list[Bets]) -> list[Response]:
-        """Answers to consecutive BETS messages, stored together (one commit for them)."""
-        write = self.plan_bets(requests)
-        return self.answers(write, self._commit(write) if write.pending else None)
-
-    def _commit(self, write: Write) -> Committed | StorageError:
-        return commit_writes([(write, self.agency)], self._config, self._store, self._state)
-
     def _bind(self, agency: int) -> str | None:
         """Refusal text if this connection may not speak for agency; binds it in open mode."""
         if self.agency is None and self._keys is not None:
             return AUTHENTICATE_FIRST
-        if self._config.agencies == 0:
-            return NO_AGENCIES
-        if not 1 <= agency <= self._config.agencies:
-            return f"agency {agency} is not in 1..{self._config.agencies}"
+        refusal = self._out_of_range(agency)
+        if refusal is not None:
+            return refusal
         if self.agency is None:
             self.agency = agency  # the acceptor closes an older connection of this agency
         elif agency != self.agency:
-            return f"this connection speaks for agency {self.agency}"
+            return speaks_for(self.agency)
+        return None
+
+    def _out_of_range(self, agency: int) -> str | None:
+        if self._config.agencies == 0:
+            return NO_AGENCIES
+        if not 1 <= agency <= self._config.agencies:
+            return out_of_range(agency, self._config.agencies)
         return None
 
     def _authenticate(self, request: Hello | Auth) -> Response:
         """HELLO gives a fresh challenge; AUTH proves the agency's key for it (once)."""
         if self.agency is not None and request.agency != self.agency:
-            return Response(FAIL, f"this connection speaks for agency {self.agency}")
+            return Response(FAIL, speaks_for(self.agency))
         if self._keys is None:  # open mode: nothing to prove
             refusal = self._bind(request.agency) if isinstance(request, Auth) else None
             return Response(FAIL, refusal) if refusal else Response(SUCCESS, OPEN_MODE)
@@ -166,7 +176,7 @@ class Session:
             challenge is not None
             and named == request.agency
             and self._keys.verify(request.agency, challenge, request.proof)
-            and 1 <= request.agency <= self._config.agencies
+            and self._out_of_range(request.agency) is None
         )
         if not proven:
             self.auth = replace(self.auth, failures=self.auth.failures + 1)
@@ -179,14 +189,10 @@ class Session:
 
     # --- writes: planned per connection, committed per round, answered per connection -----
 
-    def confirm_delivered(self) -> None:
-        """The answers were sent: record the winners lists delivered (for lottery rounds)."""
-        for agency in self.delivered:
-            try:
-                self._store.record_delivery(agency)
-            except StorageError as exc:  # only the "complete" in an archive note is lost
-                log.warning(event("delivery", "fail", agency=agency, error=exc))
-        self.delivered = []
+    def take_delivered(self) -> list[int]:
+        """The answers were sent: the agencies whose whole winners list they carried."""
+        delivered, self.delivered = self.delivered, []
+        return delivered
 
     def plan_bets(self, requests: list[Bets]) -> Write:
         """Refuse what is invalid now; the rest waits for the round's commit."""
@@ -208,7 +214,9 @@ class Session:
 
     def answers(self, write: Write, result: Committed | StorageError | None) -> list:
         """The answers to a write's requests, in order, once its round committed (or not)."""
-        if isinstance(result, StorageError):
+        if isinstance(result, DatabaseLocked):  # someone else's transaction, not our disk
+            log.warning(event("store", "fail", agency=self.agency, error=result))
+        elif isinstance(result, StorageError):
             # The data is fine, the disk is not: the client should send it again later.
             log.error(event("store", "fail", agency=self.agency, error=result))
         for n, i in enumerate(write.pending):
@@ -223,6 +231,9 @@ class Session:
                 if isinstance(outcome, Stored):
                     log.info(event("apuesta_recibida", "success", cantidad=len(request.bets)))
                     write.answers[i] = Response(SUCCESS, str(outcome.stored))
+                elif isinstance(outcome, ReplayMismatch):
+                    reason = replay_mismatch(outcome.index, outcome.seq)
+                    write.answers[i] = self._refused(request, FAIL, reason)
                 else:
                     write.answers[i] = self._refused(request, FAIL, str(outcome))
         return write.answers
@@ -240,8 +251,6 @@ class Session:
                 finished=f"{finished.finished_count}/{self._config.agencies}",
             )
         )
-        if finished.drew:
-            self._store.announce_draw()
         return Response(SUCCESS, f"agency {agency} finished")
 
     def _foreign(self, bets) -> str | None:
@@ -249,7 +258,7 @@ class Session:
         for i, bet in enumerate(bets, 1):
             if bet.agency != self.agency:
                 if self._keys is not None:
-                    return f"this connection speaks for agency {self.agency}"
+                    return speaks_for(self.agency)
                 return f"bet {i}: AGENCY {bet.agency} differs from the batch's agency {self.agency}"
         return None
 
@@ -311,7 +320,9 @@ def commit_writes(
         write.group_index, write.end_index = len(groups), len(ends)
         groups += write.groups(agency)
         ends += write.ends()
-    work = Round(groups, ends, config.agencies, config.winning_number)
+    work = Round(
+        groups=groups, ends=ends, agencies=config.agencies, winning_number=config.winning_number
+    )
     try:
         committed = store.commit(work)
     except StorageError as exc:

@@ -5,7 +5,28 @@ the Manager mirrors which agencies finished, and an Event says the draw happened
 and every worker read it without a round trip).
 """
 
+import signal
+from multiprocessing.managers import SyncManager
+
+from common.signals import die_with_parent, name_process, reset_signals
 from storage import Finished
+
+
+def start_manager(ctx, parent_pid: int) -> SyncManager:
+    """The Manager process that serves the shared state, dying with the acceptor."""
+    manager = SyncManager(ctx=ctx)
+    manager.start(_manager_init, (parent_pid,))
+    return manager
+
+
+def _manager_init(parent_pid: int) -> None:
+    reset_signals()
+    name_process("lottery-state")
+    # Ctrl-C reaches the whole process group: the Manager must outlive the workers it
+    # serves and stop only when the acceptor shuts it down (or dies).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    die_with_parent(parent_pid)
 
 
 class LotteryState:

@@ -1,5 +1,11 @@
 """A worker process: started ahead of need, it serves turns of connections the acceptor lends
-it, one at a time, until the acceptor closes its channel."""
+it, one at a time, until the acceptor closes its channel.
+
+Every worker ends through run_worker's one exit: 0 when the acceptor closed its channel (at
+shutdown, even in the middle of a turn) or sent SIGTERM; WORKER_BOOT_ERROR when it could not
+start, its storage say, for a replacement would fail the same way (the acceptor stops the
+server); 1 on a bug (logged with its traceback; the acceptor replaces it).
+"""
 
 import contextlib
 import logging
@@ -10,15 +16,18 @@ import sys
 from common.logs import event
 from common.signals import StopFlag, die_with_parent, name_process, reset_signals
 from server.config import ServerConfig
+from server.conn_state import TurnEnd
 from server.connection import serve_turns
 from server.faults import fault_hook
 from server.handoff import ChannelClosed, Outcome, Ticket, receive_ticket, send_outcome
 from server.session import Session, commit_writes
 from server.state import LotteryState
-from storage import BetStore
+from storage import BetStore, StorageError
 from transport.stream import drain, wait_readable
 
 log = logging.getLogger(__name__)
+
+WORKER_BOOT_ERROR = 3  # gunicorn's name and number for a worker that cannot start
 
 
 def run_worker(
@@ -42,10 +51,12 @@ def run_worker(
     flag = StopFlag(stop_signals=(signal.SIGTERM,))
     try:
         fault = fault_hook(os.environ.get("LOTTERY_FAULT"), parent_pid)
-        store = BetStore(config.storage_dir, storage_lock, fault=fault)
+        store = BetStore(
+            config.storage_dir, storage_lock, fault=fault, busy_timeout_s=config.db_busy_timeout_s
+        )
     except Exception as exc:
-        log.error(event("worker", "fail", pid=os.getpid(), error=f"cannot open storage: {exc}"))
-        sys.exit(1)
+        log.error(event("worker", "fail", pid=os.getpid(), error=f"cannot start: {exc}"))
+        sys.exit(WORKER_BOOT_ERROR)
     code = 0
     try:
         _serve(channel, config, store, state, keys, flag)
@@ -63,12 +74,16 @@ def _serve(channel, config, store, state, keys, flag: StopFlag) -> None:
     """Turns until the acceptor closes the channel, or SIGTERM arrives between two turns."""
 
     def session_for(ticket: Ticket) -> Session:
-        return Session(
-            config, store, state, ticket.agency, ticket.held_since, keys, ticket.peer, ticket.auth
-        )
+        return Session(config, store, state, keys, ticket.state)
 
     def commit(writes):
         return commit_writes(writes, config, store, state)
+
+    def deliver(agencies: list[int]) -> None:
+        try:
+            store.record_deliveries(agencies)
+        except StorageError as exc:  # only the "complete" of stats and archive notes is lost
+            log.warning(event("delivery", "fail", agencies=len(agencies), error=exc))
 
     while not flag.stopping:
         ready = wait_readable([channel.fileno(), flag.wake_fd], None)
@@ -88,17 +103,20 @@ def _serve(channel, config, store, state, keys, flag: StopFlag) -> None:
         try:
             for _, sock in lent:
                 sock.settimeout(config.idle_timeout_s)  # bounds sendall to a peer not reading
-            outcomes = serve_turns([(sock, ticket) for ticket, sock in lent], session_for, commit)
+            lent_socks = [(sock, ticket) for ticket, sock in lent]
+            outcomes = serve_turns(lent_socks, session_for, commit, deliver)
         except BaseException:
             # The connections go with the bug; the acceptor must still hear of them.
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(ChannelClosed):
                 for ticket, _ in lent:
-                    send_outcome(
-                        channel, Outcome(ticket.conn_id, True, None, b"", None, False, False)
-                    )
+                    closed = Outcome(state=ticket.state, end=TurnEnd.CLOSE, active=False)
+                    send_outcome(channel, closed)
             raise
         finally:
             for _, sock in lent:
                 sock.close()
-        for outcome in outcomes:
-            send_outcome(channel, outcome)
+        try:
+            for outcome in outcomes:
+                send_outcome(channel, outcome)
+        except ChannelClosed:  # the acceptor is shutting down: nobody to tell, a normal end
+            return

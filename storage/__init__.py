@@ -11,12 +11,10 @@ from storage.lottery import (
     read_lottery,
 )
 from storage.migrations import MigrationError
-from storage.recovery import RecoveryError, recover
-from storage.rows import load_bets
-from storage.store import (
+from storage.outcomes import (
     AgencyClosed,
-    BetStore,
     Committed,
+    DatabaseLocked,
     Draw,
     Finished,
     ReplayMismatch,
@@ -25,12 +23,16 @@ from storage.store import (
     StorageError,
     Stored,
 )
+from storage.recovery import RecoveryError, recover
+from storage.rows import load_bets
+from storage.store import BetStore
 
 __all__ = [
     "AgencyClosed",
     "Bet",
     "BetStore",
     "Committed",
+    "DatabaseLocked",
     "Draw",
     "Finished",
     "Lottery",

@@ -8,6 +8,7 @@ from filelock import FileLock
 
 from storage.database import connect
 from storage.paths import StoragePaths
+from storage.rows import CSV_ROWS
 
 
 class NoDatabase(FileNotFoundError):
@@ -65,10 +66,7 @@ def check(directory: str | Path) -> tuple[bool, str]:
         try:
             conn.execute("BEGIN")
             recorded = conn.execute("SELECT length FROM csv_state").fetchone()[0]
-            db_rows = conn.execute(
-                "SELECT agency, first_name, last_name, document, birthdate, number FROM bets"
-                " ORDER BY id"
-            )
+            db_rows = conn.execute(CSV_ROWS)
             if not paths.csv.exists():
                 return False, f"{paths.csv} is missing"
             size = paths.csv.stat().st_size

@@ -13,7 +13,7 @@ from filelock import FileLock
 from storage.database import connect
 from storage.migrations import migrate
 from storage.paths import StoragePaths
-from storage.rows import BadRow, encode_rows, read_bets
+from storage.rows import CSV_ROWS, INSERT_BET, BadRow, db_rows, encode_rows, read_bets, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -62,19 +62,13 @@ def _import_csv(conn, paths: StoragePaths) -> str:
         raise RecoveryError(f"cannot import {paths.csv}: {exc}") from exc
     positions: dict[int, int] = {}
     rows = []
+    received = utc_now()
     for b in bets:
         seq = positions.get(b.agency, 0)
         positions[b.agency] = seq + 1
-        rows.append(
-            (b.agency, seq, b.first_name, b.last_name, b.document, b.birthdate.isoformat(),
-             b.number)
-        )  # fmt: skip
+        rows += db_rows(b.agency, seq, [b], received)
     conn.execute("BEGIN IMMEDIATE")
-    conn.executemany(
-        "INSERT INTO bets (agency, seq, first_name, last_name, document, birthdate, number)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
+    conn.executemany(INSERT_BET, rows)
     conn.execute("UPDATE csv_state SET length = ?", (len(complete),))
     conn.execute("COMMIT")
     if len(complete) < len(data):
@@ -90,10 +84,7 @@ def _rebuild_csv(conn, paths: StoragePaths, recorded: int, actual: int | None) -
     tmp = paths.csv.with_suffix(".csv.rebuild")
     count = 0
     with open(tmp, "wb") as out:
-        cursor = conn.execute(
-            "SELECT agency, first_name, last_name, document, birthdate, number FROM bets"
-            " ORDER BY id"
-        )
+        cursor = conn.execute(CSV_ROWS)
         while chunk := cursor.fetchmany(10_000):
             out.write(encode_rows(chunk))
             count += len(chunk)

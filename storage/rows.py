@@ -1,6 +1,7 @@
 """bets.csv rows: how a Bet is written and read back (the course's six-column format)."""
 
 import csv
+import datetime
 import io
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -12,6 +13,35 @@ class BadRow(ValueError):
     """A bets.csv row that is not a bet."""
 
 
+# A bet's five fields in bets.db, in this order wherever a row is written or compared.
+BET_COLUMNS = "first_name, last_name, document, birthdate, number"
+INSERT_BET = (
+    f"INSERT INTO bets (agency, seq, {BET_COLUMNS}, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# bets.csv rows from the database, in commit order.
+CSV_ROWS = f"SELECT agency, {BET_COLUMNS} FROM bets ORDER BY id"
+
+
+def utc_now() -> str:
+    """The time as bets.db's timestamps write it (strftime's '%Y-%m-%dT%H:%M:%fZ')."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def bet_fields(bet: Bet) -> tuple:
+    """The five fields of a bet as bets.db holds them (BET_COLUMNS)."""
+    return (bet.first_name, bet.last_name, bet.document, bet.birthdate.isoformat(), bet.number)
+
+
+def db_rows(agency: int, first_seq: int, bets: Iterable[Bet], received: str) -> list[tuple]:
+    """Rows for INSERT_BET: bets at positions first_seq, first_seq + 1, …"""
+    # bet_fields written out: this runs for every stored bet, a call per bet shows.
+    return [
+        (agency, first_seq + i, b.first_name, b.last_name, b.document, b.birthdate.isoformat(),
+         b.number, received)
+        for i, b in enumerate(bets)
+    ]  # fmt: skip
+
+
 def encode_rows(rows: Iterable[tuple]) -> bytes:
     """CSV rows (agency, first_name, last_name, document, birthdate, number) as UTF-8 bytes."""
     out = io.StringIO()
@@ -21,6 +51,7 @@ def encode_rows(rows: Iterable[tuple]) -> bytes:
 
 def rows_bytes(bets: Iterable[Bet]) -> bytes:
     """The CSV rows of some bets as UTF-8 bytes, ready for one append."""
+    # bet_fields written out, as in db_rows: this runs for every stored bet.
     return encode_rows(
         (b.agency, b.first_name, b.last_name, b.document, b.birthdate.isoformat(), b.number)
         for b in bets

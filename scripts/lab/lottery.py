@@ -2,6 +2,7 @@
 end-to-end verdict (everything stored exactly once, files agree, one draw, right winners)."""
 
 import collections
+import sqlite3
 from pathlib import Path
 
 from scripts.lab.processes import Server, start_client, write_agency_csv
@@ -47,6 +48,19 @@ class Lottery:
     def received(self) -> int:
         """Batch lines logged by every server so far (a progress gauge for the tests)."""
         return sum(s.count("action: apuesta_recibida | result: success") for s in self.servers)
+
+    def stored(self, agency: int) -> int:
+        """The agency's bets in bets.db now (a read-only look: it takes no lock)."""
+        path = self.servers[-1].storage_dir / "bets.db"
+        if not path.exists():
+            return 0
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM bets WHERE agency = ?", (agency,)).fetchone()[
+                0
+            ]
+        finally:
+            conn.close()
 
     def wait_clients(self, timeout: float = 120) -> None:
         for agency, runs in self.clients.items():

@@ -2,11 +2,13 @@
 
 import signal
 import socket
+import sqlite3
 import threading
 
 import pytest
 
 from protocol import Bets, End, Ping, Resume, Winners, encode, encode_bet
+from scripts.lab.lottery import Lottery
 from scripts.lab.processes import Peer, alive, children_of, served_peer
 from scripts.lab.sample import make_bets, wait_for
 from storage import load_bets
@@ -354,3 +356,30 @@ def test_healthcheck_connections_leave_no_log_line_even_at_debug(make_server):
     agency.close()
     wait_for(lambda: "connection_closed | result: success | agency: 1" in server.logs())
     assert server.logs()[len(before) :].count("\n") == 2  # RESUME and the agency's close
+
+
+def test_a_database_held_by_another_connection_answers_wait_and_loses_nothing(
+    tmp_path, make_server
+):
+    """A `make db` shell inside BEGIN IMMEDIATE: batches wait (a WARNING says why), no worker
+    dies, and once it lets go every bet is stored exactly once."""
+    lottery = Lottery(tmp_path, make_server, {1: 800, 2: 500})
+    server = lottery.start_server(DB_BUSY_TIMEOUT_S="0.2")
+    lottery.start_clients(CLI_LOOP_PERIOD="5ms")
+    wait_for(lambda: lottery.received() > 10, what="ingestion under way")
+    shell = sqlite3.connect(server.storage_dir / "bets.db", isolation_level=None)
+    shell.execute("BEGIN IMMEDIATE")
+    try:
+        wait_for(
+            lambda: server.count("WARNING  action: store | result: fail") >= 2,
+            what="batches answered wait while the database is held",
+        )
+    finally:
+        shell.execute("ROLLBACK")
+        shell.close()
+    lottery.wait_clients()
+    lottery.verify()
+    logs = server.logs()
+    assert "the database is locked by another connection" in logs
+    assert "action: worker | result: fail" not in logs and "Traceback" not in logs
+    assert "ERROR" not in logs

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts.lab import storing
 from scripts.lab.sample import make_bets, mp_lock
 from storage import BetStore, Rules, is_complete, open_lottery
 
@@ -20,10 +21,10 @@ def lottery(tmp_path):
     bets, 2 winners, finished."""
     open_lottery(tmp_path, Rules(lottery_id="L1", agencies=2, winning_number=7574), mp_lock())
     s = BetStore(tmp_path, mp_lock())
-    s.store(1, make_bets(1, 0, 30, winners_every=10), seq=0)
-    s.store(2, make_bets(2, 0, 20, winners_every=10), seq=0)
-    s.finish(1, 2, 7574)
-    s.finish(2, 2, 7574)
+    storing.store(s, 1, make_bets(1, 0, 30, winners_every=10), seq=0)
+    storing.store(s, 2, make_bets(2, 0, 20, winners_every=10), seq=0)
+    storing.finish(s, 1, 2, 7574)
+    storing.finish(s, 2, 2, 7574)
     s.close()
     return tmp_path
 
@@ -90,9 +91,9 @@ def test_commands_on_a_missing_database_exit_1_with_a_message(tmp_path):
 def test_a_lottery_is_complete_only_once_each_of_its_own_agencies_got_its_winners(lottery):
     assert not is_complete(lottery)  # drawn, nobody told yet
     store = BetStore(lottery, mp_lock())
-    store.record_delivery(1)
+    store.record_deliveries([1])
     assert not is_complete(lottery)
-    store.record_delivery(2)
+    store.record_deliveries([2, 1])
     store.close()
     assert is_complete(lottery)  # its 2 agencies, whatever a configuration says now
 

@@ -8,6 +8,7 @@ import signal
 
 import pytest
 
+from scripts.lab import storing
 from scripts.lab.sample import make_bets
 from storage import BetStore, load_bets, recover
 from storage.inspection import check
@@ -20,7 +21,7 @@ def store_batches(directory, lock, agency, batches, with_seq):
     store = BetStore(directory, lock)
     for k in range(batches):
         bets = make_bets(agency, k * BATCH, BATCH)
-        store.store(agency, bets, seq=k * BATCH if with_seq else None)
+        storing.store(store, agency, bets, seq=k * BATCH if with_seq else None)
     store.close()
 
 
@@ -58,7 +59,7 @@ def crashing_writer(directory, lock, point, crash_at, acks):
     store = BetStore(directory, lock, fault=fault)
     for k in range(crash_at + 1):
         current["batch"] = k
-        result = store.store(1, make_bets(1, k * BATCH, BATCH), seq=k * BATCH)
+        result = storing.store(store, 1, make_bets(1, k * BATCH, BATCH), seq=k * BATCH)
         acks.send((k, result.stored))
 
 
@@ -89,7 +90,7 @@ def test_a_writer_killed_mid_store_leaves_files_that_recover_to_one_truth(tmp_pa
 
     # The client's retry of the unacknowledged batch stores it exactly once.
     store = BetStore(tmp_path, CTX.Lock())
-    store.store(1, make_bets(1, crash_at * BATCH, BATCH), seq=crash_at * BATCH)
+    storing.store(store, 1, make_bets(1, crash_at * BATCH, BATCH), seq=crash_at * BATCH)
     store.close()
     assert list(load_bets(tmp_path / "bets.csv")) == make_bets(1, 0, (crash_at + 1) * BATCH)
     assert check(tmp_path)[0]

@@ -6,10 +6,11 @@ from multiprocessing.managers import SyncManager
 
 import pytest
 
-from protocol import FAIL, SUCCESS, WAIT, Auth, Bets, End, Hello, Ping, Resume, Winners
+from protocol import FAIL, SUCCESS, WAIT, Auth, Bets, End, Hello, Ping, Response, Resume, Winners
 from scripts.lab.sample import make_bets, mp_lock
 from server.config import CONFIG_PATH, load_config
-from server.session import HELD, Session
+from server.conn_state import ConnState
+from server.session import HELD, Session, commit_writes
 from server.state import LotteryState
 from storage import BetStore, recover
 
@@ -37,9 +38,26 @@ def world(tmp_path):
     manager.shutdown()
 
 
-def session(world, agency=None):
+def session(world):
     config, store, state, _ = world
-    return Session(config, store, state, agency)
+    return Session(config, store, state, None, ConnState(conn_id=1, peer="test"))
+
+
+def committed(world, s: Session, write):
+    """A planned write through the round commit production uses, then its answers."""
+    config, store, state, _ = world
+    if isinstance(write, Response):  # refused while planning
+        return [write]
+    result = commit_writes([(write, s.agency)], config, store, state) if write.pending else None
+    return s.answers(write, result)
+
+
+def end(world, s: Session, agency: int) -> Response:
+    return committed(world, s, s.plan_end(End(agency)))[0]
+
+
+def bets(world, s: Session, *requests: Bets) -> list[Response]:
+    return committed(world, s, s.plan_bets(list(requests)))
 
 
 def test_ping_needs_no_agency_and_binds_none(world):
@@ -56,10 +74,10 @@ def test_the_first_agency_message_binds_the_session(world):
 
 def test_winners_before_the_draw_is_held_then_answered_after_the_last_end(world):
     first, second = session(world), session(world)
-    first.handle_bets([Bets(tuple(make_bets(1, 0, 3, winners_every=2)), 0)])
-    assert first.handle(End(1)).result == SUCCESS
+    bets(world, first, Bets(tuple(make_bets(1, 0, 3, winners_every=2)), 0))
+    assert end(world, first, 1).result == SUCCESS
     assert first.handle(Winners(1)) is HELD and first.held_since is not None
-    assert second.handle(End(2)).message == "agency 2 finished"
+    assert end(world, second, 2).message == "agency 2 finished"
     answer = first.handle(Winners(1))
     assert (answer.result, answer.message) == (SUCCESS, "2")
     assert first.held_since is None
@@ -70,17 +88,17 @@ def test_an_end_the_disk_cannot_record_is_answered_wait_and_a_retry_succeeds(wor
     s = session(world)
     failing["point"] = "before_draw_commit"
     s2 = session(world)
-    assert s2.handle(End(2)).result == SUCCESS
-    answer = s.handle(End(1))
+    assert end(world, s2, 2).result == SUCCESS
+    answer = end(world, s, 1)
     assert answer.result == WAIT and "send it again later" in answer.message
-    assert s.handle(End(1)).result == SUCCESS
+    assert end(world, s, 1).result == SUCCESS
 
 
 def test_a_batch_the_disk_cannot_store_is_answered_wait(world):
     *_, failing = world
     failing["point"] = "csv_written"
     s = session(world)
-    answer = s.handle_bets([Bets(tuple(make_bets(1, 0, 2)), 0)])[0]
+    answer = bets(world, s, Bets(tuple(make_bets(1, 0, 2)), 0))[0]
     assert answer.result == WAIT
     assert s.handle(Resume(1)).message == "0"
 

@@ -2,6 +2,7 @@
 
 import csv
 
+from scripts.lab import storing
 from scripts.lab.sample import make_bets, mp_lock
 from storage import BetStore, load_bets, recover
 from storage.inspection import check
@@ -12,7 +13,7 @@ def stored(tmp_path, batches):
     recover(tmp_path)
     s = BetStore(tmp_path, mp_lock())
     for agency, bets in batches:
-        s.store(agency, bets)
+        storing.store(s, agency, bets)
     s.close()
 
 
@@ -63,6 +64,6 @@ def test_a_csv_from_before_sqlite_is_imported_with_positions(tmp_path):
     assert check(tmp_path)[0]
     s = BetStore(tmp_path, mp_lock())
     assert (s.position(1), s.position(2)) == (5, 2)
-    assert s.store(1, make_bets(1, 3, 3), seq=3).stored == 1
+    assert storing.store(s, 1, make_bets(1, 3, 3), seq=3).stored == 1
     s.close()
     assert check(tmp_path)[0]

@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from scripts.lab import storing
 from scripts.lab.sample import make_bets, mp_lock
 from storage import (
     AgencyClosed,
@@ -36,13 +37,13 @@ def stored_rows(tmp_path):
 
 def test_a_stored_batch_is_in_both_files_in_order(store, tmp_path):
     bets = make_bets(1, 0, 40)
-    assert store.store(1, bets, seq=0).stored == 40
+    assert storing.store(store, 1, bets, seq=0).stored == 40
     assert list(load_bets(tmp_path / "bets.csv")) == bets
     assert check(tmp_path) == (True, "bets.csv and bets.db agree: 40 bets")
 
 
 def test_csv_rows_are_six_columns_readable_by_the_reference_reader(store, tmp_path):
-    store.store(1, make_bets(1, 0, 36), seq=0)
+    storing.store(store, 1, make_bets(1, 0, 36), seq=0)
     rows = stored_rows(tmp_path)
     assert all(len(r) == 6 for r in rows)
     assert {r[2] for r in rows} >= {"Pérez, hijo", 'O"Brien', "Gómez;=%"}
@@ -50,64 +51,65 @@ def test_csv_rows_are_six_columns_readable_by_the_reference_reader(store, tmp_pa
 
 def test_a_replayed_batch_stores_nothing(store, tmp_path):
     bets = make_bets(1, 0, 10)
-    store.store(1, bets, seq=0)
-    assert store.store(1, bets, seq=0).stored == 0
-    assert store.store(1, bets[3:5], seq=3).stored == 0
+    storing.store(store, 1, bets, seq=0)
+    assert storing.store(store, 1, bets, seq=0).stored == 0
+    assert storing.store(store, 1, bets[3:5], seq=3).stored == 0
     assert len(stored_rows(tmp_path)) == 10
 
 
 def test_an_overlapping_batch_stores_only_the_new_tail(store, tmp_path):
     bets = make_bets(1, 0, 10)
-    store.store(1, bets[:6], seq=0)
-    result = store.store(1, bets[4:], seq=4)
+    storing.store(store, 1, bets[:6], seq=0)
+    result = storing.store(store, 1, bets[4:], seq=4)
     assert (result.stored, result.position) == (4, 10)
     assert list(load_bets(tmp_path / "bets.csv")) == bets
 
 
 def test_a_gap_is_refused_naming_the_expected_position(store, tmp_path):
-    store.store(1, make_bets(1, 0, 5), seq=0)
+    storing.store(store, 1, make_bets(1, 0, 5), seq=0)
     with pytest.raises(SequenceGap, match="next expected position is 5") as info:
-        store.store(1, make_bets(1, 7, 3), seq=7)
+        storing.store(store, 1, make_bets(1, 7, 3), seq=7)
     assert info.value.expected == 5
     assert len(stored_rows(tmp_path)) == 5
 
 
 def test_a_batch_without_seq_appends_at_the_position(store):
-    store.store(2, make_bets(2, 0, 3), seq=0)
-    assert store.store(2, make_bets(2, 3, 2)).position == 5
+    storing.store(store, 2, make_bets(2, 0, 3), seq=0)
+    assert storing.store(store, 2, make_bets(2, 3, 2)).position == 5
     assert store.position(2) == 5
     assert store.position(3) == 0
 
 
 def test_positions_are_per_agency(store):
-    store.store(1, make_bets(1, 0, 3), seq=0)
-    store.store(2, make_bets(2, 0, 4), seq=0)
-    store.store(1, make_bets(1, 3, 1), seq=3)
+    storing.store(store, 1, make_bets(1, 0, 3), seq=0)
+    storing.store(store, 2, make_bets(2, 0, 4), seq=0)
+    storing.store(store, 1, make_bets(1, 3, 1), seq=3)
     assert (store.position(1), store.position(2)) == (4, 4)
 
 
 def test_a_finished_agency_refuses_new_bets_but_accepts_replays(store):
     bets = make_bets(1, 0, 4)
-    store.store(1, bets, seq=0)
-    store.finish(1, agencies=2, winning_number=7574)
-    assert store.store(1, bets, seq=0).stored == 0
+    storing.store(store, 1, bets, seq=0)
+    storing.finish(store, 1, agencies=2, winning_number=7574)
+    assert storing.store(store, 1, bets, seq=0).stored == 0
     with pytest.raises(AgencyClosed, match="agency 1 already sent END"):
-        store.store(1, make_bets(1, 4, 1), seq=4)
+        storing.store(store, 1, make_bets(1, 4, 1), seq=4)
     assert store.position(1) == 4
 
 
 def test_after_the_draw_every_agency_refuses_new_bets(store):
-    store.finish(1, agencies=1, winning_number=7574)
+    storing.finish(store, 1, agencies=1, winning_number=7574)
     with pytest.raises(
         AgencyClosed, match=r"the draw already happened.*python -m storage new-lottery"
     ):
-        store.store(2, make_bets(2, 0, 1), seq=0)
+        storing.store(store, 2, make_bets(2, 0, 1), seq=0)
 
 
 def test_a_group_of_batches_gives_each_the_outcome_it_would_have_alone(store, tmp_path):
     bets = make_bets(1, 0, 30)
-    store.store(1, bets[:5], seq=0)
-    outcomes = store.store_many(
+    storing.store(store, 1, bets[:5], seq=0)
+    outcomes = storing.store_many(
+        store,
         1,
         [
             (bets[0:5], 0),  # replay
@@ -127,7 +129,7 @@ def test_a_group_of_batches_gives_each_the_outcome_it_would_have_alone(store, tm
 
 
 def test_the_database_itself_refuses_a_duplicate_position(store, tmp_path):
-    store.store(1, make_bets(1, 0, 1), seq=0)
+    storing.store(store, 1, make_bets(1, 0, 1), seq=0)
     conn = sqlite3.connect(tmp_path / "bets.db")
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute(
@@ -146,37 +148,37 @@ def test_a_write_error_stores_nothing_and_the_next_batch_succeeds(tmp_path):
             raise OSError(errno.ENOSPC, "No space left on device")
 
     s = BetStore(tmp_path, mp_lock(), fault=disk_full)
-    s.store(1, make_bets(1, 0, 5), seq=0)
+    storing.store(s, 1, make_bets(1, 0, 5), seq=0)
     failing["on"] = True
     with pytest.raises(StorageError, match="No space left on device"):
-        s.store(1, make_bets(1, 5, 5), seq=5)
+        storing.store(s, 1, make_bets(1, 5, 5), seq=5)
     assert s.position(1) == 5
     assert check(tmp_path)[0]
     failing["on"] = False
-    assert s.store(1, make_bets(1, 5, 5), seq=5).stored == 5
+    assert storing.store(s, 1, make_bets(1, 5, 5), seq=5).stored == 5
     assert check(tmp_path) == (True, "bets.csv and bets.db agree: 10 bets")
     s.close()
 
 
 def test_the_draw_happens_once_when_the_last_agency_finishes(store):
-    assert store.finish(1, agencies=2, winning_number=7574).drew is False
-    again = store.finish(1, agencies=2, winning_number=7574)
+    assert storing.finish(store, 1, agencies=2, winning_number=7574).drew is False
+    again = storing.finish(store, 1, agencies=2, winning_number=7574)
     assert (again.newly, again.drew, again.finished_count) == (False, False, 1)
     assert store.draw() is None
-    last = store.finish(2, agencies=2, winning_number=7574)
+    last = storing.finish(store, 2, agencies=2, winning_number=7574)
     assert (last.newly, last.drew) == (True, True)
     assert store.draw().winning_number == 7574
-    assert store.finish(2, agencies=2, winning_number=7574).drew is False
+    assert storing.finish(store, 2, agencies=2, winning_number=7574).drew is False
     assert store.draw_if_complete(2, 7574) is False
     assert store.finished_agencies() == {1, 2}
 
 
 def test_winners_are_only_the_agencys_own_after_the_draw(store):
-    store.store(1, make_bets(1, 0, 30, winners_every=10), seq=0)
-    store.store(2, make_bets(2, 0, 30, winners_every=15), seq=0)
+    storing.store(store, 1, make_bets(1, 0, 30, winners_every=10), seq=0)
+    storing.store(store, 2, make_bets(2, 0, 30, winners_every=15), seq=0)
     assert store.winners(1) == []
-    store.finish(1, 2, 7574)
-    store.finish(2, 2, 7574)
+    storing.finish(store, 1, 2, 7574)
+    storing.finish(store, 2, 2, 7574)
     assert store.winners(1) == [b.document for b in make_bets(1, 0, 30, 10) if b.number == 7574]
     assert store.winners(2) == [b.document for b in make_bets(2, 0, 30, 15) if b.number == 7574]
     assert store.winners(3) == []
@@ -206,10 +208,10 @@ def test_the_winners_query_is_one_index_range_not_a_scan(store, tmp_path):
 
 def test_one_round_commits_several_agencies_and_ends_each_with_its_own_outcome(store, tmp_path):
     one, two = make_bets(1, 0, 6), make_bets(2, 0, 4)
-    store.store(2, two[:2], seq=0)
+    storing.store(store, 2, two[:2], seq=0)
     committed = store.commit(
         Round(
-            [(1, [(one[:3], 0), (one[3:], 3)]), (2, [(two, 0), (two[3:], 9)])],
+            groups=[(1, [(one[:3], 0), (one[3:], 3)]), (2, [(two, 0), (two[3:], 9)])],
             ends=[1, 2],
             agencies=2,
             winning_number=7574,
@@ -234,7 +236,11 @@ def test_a_write_error_in_a_round_stores_nothing_of_it_and_records_no_end(tmp_pa
 
     store = BetStore(tmp_path, mp_lock(), fault=full_disk)
     with pytest.raises(StorageError, match="No space left"):
-        store.commit(Round([(1, [(make_bets(1, 0, 3), 0)])], [1], 1, 7574))
+        store.commit(
+            Round(
+                groups=[(1, [(make_bets(1, 0, 3), 0)])], ends=[1], agencies=1, winning_number=7574
+            )
+        )
     assert store.position(1) == 0 and store.finished_agencies() == set()
     assert store.draw() is None and check(tmp_path)[0]
     store.close()
@@ -242,11 +248,11 @@ def test_a_write_error_in_a_round_stores_nothing_of_it_and_records_no_end(tmp_pa
 
 def test_a_replay_with_a_different_bet_is_refused_whole_naming_the_bet(store, tmp_path):
     bets = make_bets(1, 0, 10)
-    store.store(1, bets[:7], seq=0)
+    storing.store(store, 1, bets[:7], seq=0)
     other = bets[6]._replace(number=(bets[6].number + 1) % 10_000)
-    (outcome,) = store.store_many(1, [((*bets[5:6], other, *bets[7:]), 5)])
+    (outcome,) = storing.store_many(store, 1, [((*bets[5:6], other, *bets[7:]), 5)])
     assert isinstance(outcome, ReplayMismatch)
-    assert str(outcome) == "bet 2: position 6 already holds a different bet"
+    assert (outcome.index, outcome.seq) == (2, 6)
     assert store.position(1) == 7  # the new tail was not stored either
     assert list(load_bets(tmp_path / "bets.csv")) == bets[:7]
 
@@ -254,26 +260,33 @@ def test_a_replay_with_a_different_bet_is_refused_whole_naming_the_bet(store, tm
 def test_a_replay_of_positions_planned_earlier_in_the_same_round_is_verified(store):
     bets = make_bets(1, 0, 6)
     changed = bets[2]._replace(first_name="Otro")
-    outcomes = store.store_many(1, [(bets[:4], 0), ((changed, bets[3]), 2), (bets[2:6], 2)])
+    outcomes = storing.store_many(
+        store, 1, [(bets[:4], 0), ((changed, bets[3]), 2), (bets[2:6], 2)]
+    )
     assert isinstance(outcomes[1], ReplayMismatch) and outcomes[1].seq == 2
     assert [outcomes[0].stored, outcomes[2].stored] == [4, 2]
 
 
 def test_a_batch_that_overlaps_nothing_runs_no_comparison_query(store, tmp_path):
     bets = make_bets(1, 0, 6)
-    store.store(1, bets[:3], seq=0)
+    storing.store(store, 1, bets[:3], seq=0)
     statements = []
     store._conn.set_trace_callback(statements.append)
-    store.store(1, bets[3:], seq=3)
+    storing.store(store, 1, bets[3:], seq=3)
     assert not any("SELECT seq, first_name" in s for s in statements)
-    store.store(1, bets[2:], seq=2)
+    storing.store(store, 1, bets[2:], seq=2)
     assert any("SELECT seq, first_name" in s for s in statements)
 
 
 def test_two_groups_of_one_agency_in_a_round_store_each_bet_once(store, tmp_path):
     bets = make_bets(1, 0, 8)
     committed = store.commit(
-        Round([(1, [(bets[:5], 0)]), (1, [(bets[3:8], 3)]), (1, [(bets[:2], 0)])], [])
+        Round(
+            groups=[(1, [(bets[:5], 0)]), (1, [(bets[3:8], 3)]), (1, [(bets[:2], 0)])],
+            ends=[],
+            agencies=1,
+            winning_number=7574,
+        )
     )
     assert [g[0].stored for g in committed.bets] == [5, 3, 0]
     assert list(load_bets(tmp_path / "bets.csv")) == bets
