@@ -8,13 +8,14 @@ STAMP := $(VENV)/.installed
 AGENCIES ?= 5
 BETS ?= 16000
 COMPOSE_FILE ?= docker-compose-dev.yaml
+STATUS_PORT ?= 8080
 
 # First interpreter >= 3.13: pyenv's shims honour .python-version, then the usual names.
 find_python = for c in python3.13 python3.14 python3; do \
 	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then \
 	    command -v $$c; exit 0; fi; done; exit 1
 
-.PHONY: help install test unit integration lint format run data db up down logs docker-image docker-compose-up docker-compose-down docker-compose-logs bench bench-agencies bench-scale chaos clean
+.PHONY: status help install test unit integration lint format run data db up down logs docker-image docker-compose-up docker-compose-down docker-compose-logs bench bench-agencies bench-scale chaos clean
 
 help:
 	@echo "make run      start the server and $(AGENCIES) agency clients locally (no Docker)"
@@ -23,6 +24,7 @@ help:
 	@echo "make data     generate .data/agency-<i>.csv (AGENCIES=$(AGENCIES) BETS=$(BETS))"
 	@echo "make db       SQL shell on .data/bets.db"
 	@echo "make up/down/logs   the same system in containers (course names: make docker-compose-up ...)"
+	@echo "make status  the running server's /status.json as a table (STATUS_PORT=$(STATUS_PORT))"
 	@echo "make chaos   random faults for CHAOS_SECONDS (60), verified each round"
 	@echo "make bench   the real pipeline timed (BENCH_RUNS=5, DATA=<dir> for other files)"
 	@echo "make bench-agencies   1,000 agencies at once from one process (AGENCIES, BETS)"
@@ -73,11 +75,12 @@ COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose
 up: install
 	@for i in $$(seq 1 $(AGENCIES)); do test -f .data/agency-$$i.csv || { $(PY) -m scripts.gen_data --agencies $(AGENCIES) --bets $(BETS) --out .data; break; }; done
 	@$(PY) -m scripts.keys --agencies $(AGENCIES) --out .data/keys
-	@$(PY) scripts/compose.py .compose.tmp $(AGENCIES) --keys --keep-id $(COMPOSE_FILE) >/dev/null && \
+	@$(PY) scripts/compose.py .compose.tmp $(AGENCIES) --keys --keep-id $(COMPOSE_FILE) --status-port $(STATUS_PORT) >/dev/null && \
 	  if cmp -s .compose.tmp $(COMPOSE_FILE); then rm .compose.tmp; echo "$(COMPOSE_FILE) unchanged: continuing its lottery"; \
 	  else mv .compose.tmp $(COMPOSE_FILE); echo "wrote $(COMPOSE_FILE) for $(AGENCIES) agencies: a new lottery"; fi
 	@mkdir -p .data/rejects
 	$(COMPOSE) -f $(COMPOSE_FILE) up -d --build
+	@echo "status page: http://127.0.0.1:$(STATUS_PORT)/   (make status: the same as a table)"
 
 down:
 	$(COMPOSE) -f $(COMPOSE_FILE) stop -t 3
@@ -113,6 +116,9 @@ bench-scale: install
 CHAOS_SECONDS ?= 60
 chaos: install
 	CHAOS_SECONDS=$(CHAOS_SECONDS) $(PY) -m scripts.chaos
+
+status: install
+	@$(PY) -m scripts.status --url http://127.0.0.1:$(STATUS_PORT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

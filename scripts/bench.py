@@ -28,6 +28,7 @@ from client.reader import BetSource, Rejects
 from scripts import gen_data
 from scripts.lab import storing
 from scripts.lab.processes import answers_ping
+from scripts.lab.scraper import Scraper
 from storage import BetStore, recover
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +100,7 @@ def pipeline_run(data: Path, agencies: int, work: Path) -> dict:
     storage = work / "storage"
     shutil.rmtree(storage, ignore_errors=True)
     port = free_port()
+    status_port = free_port() if SCRAPE else 0
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     server_log = open(work / "server.log", "wb")
     server = subprocess.Popen(
@@ -109,6 +111,7 @@ def pipeline_run(data: Path, agencies: int, work: Path) -> dict:
             "SERVER_PORT": str(port),
             "STORAGE_DIR": str(storage),
             "AGENCIES": str(agencies),
+            "STATUS_PORT": str(status_port),
         },
         stdout=server_log,
         stderr=subprocess.STDOUT,
@@ -117,6 +120,9 @@ def pipeline_run(data: Path, agencies: int, work: Path) -> dict:
     sampler = PeakSampler()
     sampler.roots["server"] = server.pid
     sampler.start()
+    scraper = Scraper(status_port) if SCRAPE else None
+    if scraper:
+        scraper.start()
     started = time.time()
     clients = []
     for agency in range(1, agencies + 1):
@@ -144,6 +150,7 @@ def pipeline_run(data: Path, agencies: int, work: Path) -> dict:
         client_cpu += usage.ru_utime + usage.ru_stime
     sampler.done.set()
     sampler.join()
+    scraped = scraper.stop() if scraper else {}
     server.send_signal(signal.SIGTERM)
     _, status, usage = os.wait4(server.pid, 0)
     server.returncode = os.waitstatus_to_exitcode(status)
@@ -170,6 +177,7 @@ def pipeline_run(data: Path, agencies: int, work: Path) -> dict:
         "server_peak_pss_mb": sampler.peaks.get("server", 0) / 1024,
         "client_peak_pss_mb": sampler.peaks.get("client", 0) / 1024,
         "bets": bets,
+        **scraped,
     }
 
 
@@ -218,6 +226,10 @@ def describe(values: list[float]) -> str:
     return f"{statistics.median(values):9.3f} {min(values):9.3f} {max(values):9.3f}"
 
 
+# STATUS=1: the status listener on, scraped every 100 ms (/status.json and /metrics).
+SCRAPE = os.environ.get("STATUS", "0") not in ("", "0")
+
+
 def main() -> int:
     runs = int(os.environ.get("BENCH_RUNS", "5"))
     out = Path(os.environ.get("BENCH_OUT", ROOT / ".data"))
@@ -228,7 +240,8 @@ def main() -> int:
         gen_data.main(["--agencies", "5", "--sizes", ",".join(map(str, SIZES)), "--out", str(data)])
     agencies = len(list(data.glob("agency-*.csv")))
     print(f"bench: {agencies} agencies from {data}, {runs} runs after a warm-up, "
-          f"{os.cpu_count()} cores, Python {platform.python_version()}", flush=True)  # fmt: skip
+          f"{os.cpu_count()} cores, Python {platform.python_version()}, status listener "
+          f"{'on, scraped every 100 ms' if SCRAPE else 'off'}", flush=True)  # fmt: skip
     pipeline_run(data, agencies, work)  # warm-up: page cache, pyc files
     results = []
     for i in range(1, runs + 1):
@@ -257,6 +270,13 @@ def main() -> int:
         ("client_peak_pss_mb", "client peak PSS, MB"),
     ]
     print(f"\n{'figure':<38} {'median':>9} {'min':>9} {'max':>9}")
+    if SCRAPE:
+        keys += [
+            ("status_json_p50_ms", "/status.json during the run p50, ms"),
+            ("status_json_max_ms", "/status.json during the run max, ms"),
+            ("metrics_p50_ms", "/metrics during the run p50, ms"),
+            ("metrics_max_ms", "/metrics during the run max, ms"),
+        ]
     for key, label in keys:
         print(f"{label:<38} {describe([r[key] for r in results])}")
     print(f"{'storage only (floor), s':<38} {describe(floors)}")
@@ -272,6 +292,7 @@ def main() -> int:
             "platform": platform.platform(),
         },
         "data": str(data),
+        "status_scraped": SCRAPE,
         "runs": results,
         "storage_only_s": floors,
         "growing_db_loads_s": growth,

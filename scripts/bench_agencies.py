@@ -41,6 +41,7 @@ from protocol import (
 )
 from scripts import gen_data
 from scripts.bench import PeakSampler, free_port, tree, wait_ping
+from scripts.lab.scraper import Scraper
 
 ROOT = Path(__file__).resolve().parent.parent
 WINDOW = 8
@@ -220,6 +221,7 @@ def run_once(agencies: int, bets: int, work: Path) -> dict:
     storage = work / f"storage-{agencies}"
     shutil.rmtree(storage, ignore_errors=True)
     port = free_port()
+    status_port = free_port() if SCRAPE else 0
     log_path = work / f"server-{agencies}.log"
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
@@ -231,6 +233,7 @@ def run_once(agencies: int, bets: int, work: Path) -> dict:
                 "SERVER_PORT": str(port),
                 "STORAGE_DIR": str(storage),
                 "AGENCIES": str(agencies),
+                "STATUS_PORT": str(status_port),
             },
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -244,11 +247,15 @@ def run_once(agencies: int, bets: int, work: Path) -> dict:
         sampler = PeakSampler()
         sampler.roots["server"] = server.pid
         sampler.start()
+        scraper = Scraper(status_port) if SCRAPE else None
+        if scraper:
+            scraper.start()
         started = time.monotonic()
         driver_cpu = time.process_time()
         Loop(("127.0.0.1", port)).run(simulated)
         wall = time.monotonic() - started
         driver_cpu = time.process_time() - driver_cpu
+        scraped = scraper.stop() if scraper else {}
         sampler.done.set()
         sampler.join()
         processes = len(tree(server.pid))
@@ -276,7 +283,12 @@ def run_once(agencies: int, bets: int, work: Path) -> dict:
         "server_peak_pss_mb": sampler.peaks.get("server", 0) / 1024,
         "server_processes": processes,
         "server_log_mb": log_path.stat().st_size / 2**20,
+        **scraped,
     }
+
+
+# STATUS=1: the status listener on, scraped every 100 ms; its latencies are printed.
+SCRAPE = os.environ.get("STATUS", "0") not in ("", "0")
 
 
 def main() -> int:
@@ -305,6 +317,12 @@ def main() -> int:
         )
     ratio = results[1]["wall_s"] / results[0]["wall_s"]
     print(f"\nwall time of {agencies} agencies / 5 agencies (same bets driver): {ratio:.2f}x")
+    if SCRAPE:
+        for r in results:
+            print(f"{r['agencies']} agencies, status scraped every 100 ms: /status.json p50 "
+                  f"{r['status_json_p50_ms']:.1f} ms, max {r['status_json_max_ms']:.1f} ms; /metrics "
+                  f"p50 {r['metrics_p50_ms']:.1f} ms, max {r['metrics_max_ms']:.1f} ms "
+                  f"({r['status_json_count']} scrapes, {r['failures']} failed)")  # fmt: skip
     report_path = out / "bench.json"
     try:
         report = json.loads(report_path.read_text())

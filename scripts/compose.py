@@ -1,6 +1,6 @@
 """Write a docker compose file for one server and N agency clients (used by generar-compose.sh).
 
-python3 scripts/compose.py <output-file> <N> [--keys] [--keep-id FILE]
+python3 scripts/compose.py <output-file> <N> [--keys] [--keep-id FILE] [--status-port PORT]
 
 Each file names a fresh lottery (LOTTERY_ID: a UTC timestamp and a random suffix), so every
 generated deployment begins its own lottery, while restarting the containers of one file
@@ -35,7 +35,9 @@ def fresh_lottery_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
-def server_service(agencies: int, lottery_id: str, keys: bool = False) -> dict:
+def server_service(
+    agencies: int, lottery_id: str, keys: bool = False, status_port: int = 0
+) -> dict:
     service = {
         "container_name": "server",
         "image": "server:latest",
@@ -60,6 +62,9 @@ def server_service(agencies: int, lottery_id: str, keys: bool = False) -> dict:
     if keys:
         service["environment"].append("AGENCY_KEYS=/keys/agencies.keys")
         service["volumes"].append("./.data/keys/agencies.keys:/keys/agencies.keys:ro")
+    if status_port:  # make up: the page on this machine only; the bare file publishes nothing
+        service["environment"].append("STATUS_HOST=0.0.0.0")
+        service["ports"] = [f"127.0.0.1:{status_port}:8080"]
     return service
 
 
@@ -90,10 +95,10 @@ def client_service(agency: int, keys: bool = False) -> dict:
     return service
 
 
-def compose(agencies: int, lottery_id: str, keys: bool = False) -> dict:
+def compose(agencies: int, lottery_id: str, keys: bool = False, status_port: int = 0) -> dict:
     """The compose document; no top-level `name:` so docker-compose 1.29 accepts it. With
     keys, the server reads .data/keys/agencies.keys and each client its own key file."""
-    services = {"server": server_service(agencies, lottery_id, keys)}
+    services = {"server": server_service(agencies, lottery_id, keys, status_port)}
     for agency in range(1, agencies + 1):
         services[f"client{agency}"] = client_service(agency, keys)
     return {"services": services, "networks": {NETWORK: {"driver": "bridge"}}}
@@ -133,23 +138,30 @@ def _scalar(value) -> str:
 _LOTTERY_ID_LINE = re.compile(r'"LOTTERY_ID=([^"]*)"')
 
 
-def render(agencies: int, keys: bool, keep_from: "str | None") -> str:
+def render(agencies: int, keys: bool, keep_from: "str | None", status_port: int = 0) -> str:
     """The file's text: with keep_from's lottery id if that alone would make them differ."""
     if keep_from and os.path.exists(keep_from):
         with open(keep_from, encoding="utf-8") as f:
             existing = f.read()
         found = _LOTTERY_ID_LINE.search(existing)
         if found:
-            text = to_yaml(compose(agencies, found.group(1), keys)) + "\n"
+            text = to_yaml(compose(agencies, found.group(1), keys, status_port)) + "\n"
             if text == existing:
                 return text
-    return to_yaml(compose(agencies, fresh_lottery_id(), keys)) + "\n"
+    return to_yaml(compose(agencies, fresh_lottery_id(), keys, status_port)) + "\n"
 
 
 def main(argv: list) -> int:
     keys = "--keys" in argv  # make up: run with agency keys (see scripts/keys.py)
     argv = [a for a in argv if a != "--keys"]
-    keep_from = None
+    keep_from, status_port = None, 0
+    if "--status-port" in argv:  # make up: publish the status page on 127.0.0.1:<port>
+        at = argv.index("--status-port")
+        if at + 1 >= len(argv) or not argv[at + 1].isdigit():
+            print(USAGE, file=sys.stderr)
+            return 2
+        status_port = int(argv[at + 1])
+        del argv[at : at + 2]
     if "--keep-id" in argv:
         at = argv.index("--keep-id")
         if at + 1 >= len(argv):
@@ -161,7 +173,7 @@ def main(argv: list) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     output, agencies = argv[0], int(argv[1])
-    text = render(agencies, keys, keep_from)
+    text = render(agencies, keys, keep_from, status_port)
     with open(output, "w", encoding="utf-8") as f:
         f.write(text)
     print(f"wrote {output}: server + {agencies} clients")

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     server_keys = keys.ensure_keys(data / "keys", args.agencies)
 
     out_lock = threading.Lock()
-    port = free_port()
+    port, status_port = free_port(), free_port()
     server_lines: list[str] = []
     server, server_pump = start(
         "server",
@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             # Each run is a fresh lottery: the server archives the stored one under previous/.
             "LOTTERY_ID": fresh_lottery_id(),
             "AGENCY_KEYS": str(server_keys),
+            "STATUS_PORT": str(status_port),
         },
         server_lines,
         out_lock,
@@ -107,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         print("run      | the server did not start (see its lines above)", file=sys.stderr)
         server.kill()
         return 1
+    print(
+        f"run      | status page: http://127.0.0.1:{status_port}/ (open it while it runs)",
+        flush=True,
+    )
     clients = {}
     for agency in range(1, args.agencies + 1):
         lines: list[str] = []

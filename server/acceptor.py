@@ -26,9 +26,11 @@ from server.config import ServerConfig
 from server.conn_state import TurnEnd
 from server.handoff import ChannelClosed, Ticket, receive_outcome, send_ticket
 from server.keys import AgencyKeys
+from server.meters import SERVING, STOPPING, Meters
 from server.placement import Conn, ConnTable, Place
 from server.pool import WorkerPool
 from server.state import LotteryState, start_manager
+from server.status.feed import Feed, start_status, stop_status
 from server.worker import WORKER_BOOT_ERROR
 from storage import Rules, open_lottery
 from transport.stream import drain
@@ -70,6 +72,9 @@ class Acceptor:
         """Serve until SIGTERM/SIGINT (or a worker that cannot boot); return the exit code."""
         config = self.config
         max_connections, open_files = connection_limit(config.max_connections)
+        self.meters = Meters(self.ctx, config.workers, config.agencies)
+        # First: it answers /readyz 503 during recovery.
+        self.status = start_status(self.ctx, config, self.meters, [self.epoll])
         storage_lock = self.ctx.Lock()
         rules = Rules(
             lottery_id=config.lottery_id,
@@ -83,7 +88,7 @@ class Acceptor:
         self.flag = StopFlag(extra_signals=(signal.SIGCHLD,))
         self.listener = open_listener(config.server_port, config.server_listen_backlog)
         self.admission = Admission(self.listener, self.table, max_connections, self._close)
-        worker_args = (config, storage_lock, self.state, self.keys, os.getpid())
+        worker_args = (config, storage_lock, self.state, self.keys, self.meters, os.getpid())
         self.pool = WorkerPool(self.ctx, config.workers, worker_args,
                                on_spawn=lambda ch: self.epoll.register(ch.fileno(), select.EPOLLIN),
                                on_exit=lambda ch: self.epoll.unregister(ch.fileno()))  # fmt: skip
@@ -97,6 +102,8 @@ class Acceptor:
                        backlog=config.server_listen_backlog, workers=config.workers,
                        max_connections=max_connections, open_files=open_files,
                        finished=len(self.state.finished()), drawn=self.state.drawn))  # fmt: skip
+        self.meters.set(phase=SERVING)
+        self.feed = Feed(self.meters, self.table, self.pool, self.admission)
         try:
             self._serve()
         finally:
@@ -148,6 +155,7 @@ class Acceptor:
         for conn in self.table.due(now):
             self.table.queue(conn)
         self.admission.log_refusals(now)
+        self.feed.publish()
         if not self.stopping:
             self.pool.restart(self._inherited)
 
@@ -242,6 +250,7 @@ class Acceptor:
     def _begin_shutdown(self) -> None:
         """Stop accepting; close every connection with nothing half-received at once."""
         self.stopping = True
+        self.meters.set(phase=STOPPING)
         self._shutdown_started = time.monotonic()
         log.info(event("shutdown", "in_progress", signal=self.flag.name or "none"))
         self.epoll.unregister(self.listener.fileno())
@@ -272,5 +281,7 @@ class Acceptor:
         log.info(event("shutdown", "success", resource="workers", killed=workers_killed))
         manager.shutdown()
         log.info(event("shutdown", "success", resource="manager"))
+        if stop_status(self.status):
+            log.info(event("shutdown", "success", resource="status"))
         self.epoll.close()
         self.flag.close()

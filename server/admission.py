@@ -62,8 +62,8 @@ class Admission:
         self._table = table
         self._max = max_connections
         self._close = close  # the acceptor's: out of the table, socket closed
-        self.refused = 0
-        self.evicted = 0
+        self.refused = self.refused_total = 0
+        self.evicted = self.evicted_total = 0
         self._logged_at = time.monotonic()
         self._no_victim_until = 0.0
 
@@ -99,6 +99,7 @@ class Admission:
             # Its WINNERS gets an answer it understands: not drawn yet, ask again later.
             say(victim.sock, Response(WAIT, "the draw has not happened yet", None, BUSY_RETRY_MS))
         self.evicted += 1
+        self.evicted_total += 1
         self._close(victim)
         return True
 
@@ -106,6 +107,7 @@ class Admission:
         say(sock, Response(WAIT, SERVER_BUSY, None, BUSY_RETRY_MS))
         sock.close()
         self.refused += 1
+        self.refused_total += 1
 
     def log_refusals(self, now: float, final: bool = False) -> None:
         """One WARNING per interval with the counts (and a last one at shutdown)."""

@@ -54,6 +54,8 @@ SETTINGS = [
     _server("IDLE_TIMEOUT_S", 30, settings.seconds(), "a connection with no complete message for this long is closed"),
     _server("WINNERS_WAIT_S", 5, settings.seconds(), "how long a WINNERS before the draw is held open"),
     _server("SHUTDOWN_GRACE_S", 5, settings.seconds(), "how long shutdown waits for connections to finish"),
+    _server("STATUS_PORT", 8080, settings.integer(0, 65535), "HTTP port of the status page, /metrics and health probes (0: off)"),
+    _server("STATUS_HOST", "127.0.0.1", settings.text, "address the status listener binds (0.0.0.0: every interface)"),
     _server("AGENCY_KEYS", "", settings.optional_text, "file of <agency>:<key> lines; empty: open mode"),
 ]  # fmt: skip
 
@@ -74,6 +76,8 @@ class ServerConfig:
     idle_timeout_s: float
     winners_wait_s: float
     shutdown_grace_s: float
+    status_port: int
+    status_host: str
     agency_keys: str  # the path only: keys are loaded by server.keys and never logged
     # Keys of the file that are not settings (a typo must be visible): logged as warnings.
     unknown_keys: tuple[str, ...] = ()

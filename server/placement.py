@@ -64,6 +64,7 @@ class ConnTable:
     held: set[int] = field(default_factory=set)  # ids of HELD connections
     ready: collections.deque = field(default_factory=collections.deque)  # QUEUED ids, in order
     owners: dict[int, int] = field(default_factory=dict)  # agency -> conn id
+    owners_version: int = 0  # moves whenever owners does (for whoever mirrors it)
     _next_id: int = 0
 
     def __len__(self) -> int:
@@ -139,12 +140,14 @@ class ConnTable:
         agency = conn.state.agency
         if agency is not None and self.owners.get(agency) == conn.id:
             del self.owners[agency]
+            self.owners_version += 1
 
     def _bind(self, conn: Conn, agency: int | None) -> Conn | None:
         if agency is None or conn.state.agency == agency:
             return None
         previous_id = self.owners.get(agency)
         self.owners[agency] = conn.id
+        self.owners_version += 1
         if previous_id is None or previous_id == conn.id:
             return None
         previous = self.conns.get(previous_id)

@@ -33,6 +33,7 @@ from protocol import (
 from server.config import ServerConfig
 from server.conn_state import ConnState
 from server.keys import MAX_FAILURES, AgencyKeys, nonce
+from server.meters import NoMeter, WorkerMeter
 from server.state import LotteryState
 from storage import (
     BetStore,
@@ -47,6 +48,7 @@ from storage import (
 log = logging.getLogger(__name__)
 
 
+NO_METER = NoMeter()
 QUERY_RETRY_MS = 1000  # after a storage error answering RESUME or WINNERS
 
 
@@ -93,8 +95,10 @@ class Session:
         state: LotteryState,
         keys: AgencyKeys | None,
         conn: ConnState,
+        meter: WorkerMeter | NoMeter = NO_METER,
     ) -> None:
         self._config = config
+        self._meter = meter
         self._store = store
         self._state = state
         self._keys = keys
@@ -231,6 +235,7 @@ class Session:
                 if isinstance(outcome, Stored):
                     log.info(event("apuesta_recibida", "success", cantidad=len(request.bets)))
                     write.answers[i] = Response(SUCCESS, str(outcome.stored))
+                    self._meter.batch(SUCCESS)
                 elif isinstance(outcome, ReplayMismatch):
                     reason = replay_mismatch(outcome.index, outcome.seq)
                     write.answers[i] = self._refused(request, FAIL, reason)
@@ -272,6 +277,7 @@ class Session:
         return None
 
     def _refused(self, request: Bets, result: str, reason: str) -> Response:
+        self._meter.batch(result)
         log.info(event("apuesta_recibida", "fail", cantidad=len(request.bets), error=reason))
         return Response(result, reason)
 
@@ -312,6 +318,7 @@ def commit_writes(
     config: ServerConfig,
     store: BetStore,
     state: LotteryState,
+    meter: WorkerMeter | NoMeter = NO_METER,
 ) -> Committed | StorageError:
     """Commit the writes of several connections (each with its agency) as one round."""
     groups: list = []
@@ -324,7 +331,9 @@ def commit_writes(
         groups=groups, ends=ends, agencies=config.agencies, winning_number=config.winning_number
     )
     try:
+        started = time.perf_counter()
         committed = store.commit(work)
+        meter.commit(time.perf_counter() - started)
     except StorageError as exc:
         return exc
     state.record_ends(ends, committed.ends)

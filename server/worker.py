@@ -20,6 +20,7 @@ from server.conn_state import TurnEnd
 from server.connection import serve_turns
 from server.faults import fault_hook
 from server.handoff import ChannelClosed, Outcome, Ticket, receive_ticket, send_outcome
+from server.meters import Meters
 from server.session import Session, commit_writes
 from server.state import LotteryState
 from storage import BetStore, StorageError
@@ -32,10 +33,12 @@ WORKER_BOOT_ERROR = 3  # gunicorn's name and number for a worker that cannot sta
 
 def run_worker(
     channel,
+    slot: int,
     config: ServerConfig,
     storage_lock,
     state: LotteryState,
     keys,
+    meters: Meters,
     parent_pid: int,
     inherited: list,
 ) -> None:
@@ -59,7 +62,7 @@ def run_worker(
         sys.exit(WORKER_BOOT_ERROR)
     code = 0
     try:
-        _serve(channel, config, store, state, keys, flag)
+        _serve(channel, config, store, state, keys, meters.worker(slot), flag)
     except Exception:
         log.exception(event("worker", "fail", pid=os.getpid(), error="unexpected error"))
         code = 1
@@ -70,14 +73,14 @@ def run_worker(
     sys.exit(code)
 
 
-def _serve(channel, config, store, state, keys, flag: StopFlag) -> None:
+def _serve(channel, config, store, state, keys, meter, flag: StopFlag) -> None:
     """Turns until the acceptor closes the channel, or SIGTERM arrives between two turns."""
 
     def session_for(ticket: Ticket) -> Session:
-        return Session(config, store, state, keys, ticket.state)
+        return Session(config, store, state, keys, ticket.state, meter)
 
     def commit(writes):
-        return commit_writes(writes, config, store, state)
+        return commit_writes(writes, config, store, state, meter)
 
     def deliver(agencies: list[int]) -> None:
         try:

@@ -111,6 +111,7 @@ class Server:
             "SERVER_PORT": str(self.port),
             "STORAGE_DIR": str(storage_dir),
             "PYTHONUNBUFFERED": "1",
+            "STATUS_PORT": "0",  # tests that want the status listener give it a free port
             **{k: str(v) for k, v in env.items()},
         }
         self.proc: subprocess.Popen | None = None

@@ -76,6 +76,27 @@ def test_each_generated_file_names_a_fresh_lottery(tmp_path):
     assert lottery_id(first) != lottery_id(second)
 
 
+def test_only_make_ups_file_publishes_the_status_page_and_on_loopback_only(tmp_path):
+    bare = tmp_path / "bare.yaml"
+    assert generate(tmp_path, str(bare), "2").returncode == 0
+    server = yaml.safe_load(bare.read_text())["services"]["server"]
+    assert "ports" not in server  # a busy port on a grader's machine cannot stop `up`
+    made = tmp_path / "made.yaml"
+    command = [
+        sys.executable,
+        "scripts/compose.py",
+        str(made),
+        "2",
+        "--keys",
+        "--status-port",
+        "8080",
+    ]
+    assert subprocess.run(command, cwd=ROOT, capture_output=True).returncode == 0
+    server = yaml.safe_load(made.read_text())["services"]["server"]
+    assert server["ports"] == ["127.0.0.1:8080:8080"]
+    assert "STATUS_HOST=0.0.0.0" in server["environment"]
+
+
 def test_make_ups_keep_id_keeps_an_unchanged_files_lottery_and_only_that(tmp_path):
     def compose(*args):
         command = [sys.executable, "scripts/compose.py", *args]

@@ -10,6 +10,7 @@ from scripts.lab.sample import mp_lock
 from server.config import CONFIG_PATH, load_config
 from server.conn_state import ConnState
 from server.handoff import Ticket, channel_pair, send_ticket
+from server.meters import Meters
 from server.state import LotteryState, start_manager
 from server.worker import run_worker
 from storage import Rules, open_lottery
@@ -35,7 +36,8 @@ def test_a_channel_closed_before_the_last_outcome_is_sent_is_a_normal_exit(tmp_p
     state = LotteryState(manager, ctx, set(lottery.finished), lottery.drawn)
     mine, theirs = channel_pair()
     worker = ctx.Process(
-        target=run_worker, args=(theirs, config, lock, state, None, os.getpid(), [mine])
+        target=run_worker,
+        args=(theirs, 0, config, lock, state, None, Meters(ctx, 1, 2), os.getpid(), [mine]),
     )
     worker.start()
     theirs.close()
