@@ -234,7 +234,9 @@ class Acceptor:
     def _reap(self) -> None:
         for worker in self.pool.reap():
             for conn_id in worker.conn_ids:  # lent to it: their turn cannot be finished
-                conn = self.table.conns[conn_id]
+                conn = self.table.conns.get(conn_id)
+                if conn is None:
+                    continue
                 log.warning(event("connection", "fail", peer=conn.state.peer,
                                   error="its worker died"))  # fmt: skip
                 self._close(conn)

@@ -336,7 +336,7 @@ def commit_writes(
         meter.commit(time.perf_counter() - started)
     except StorageError as exc:
         return exc
-    state.record_ends(ends, committed.ends)
+    state.record_ends(ends, committed.drawn)
     return committed
 
 

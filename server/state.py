@@ -9,7 +9,6 @@ import signal
 from multiprocessing.managers import SyncManager
 
 from common.signals import die_with_parent, name_process, reset_signals
-from storage import Finished
 
 
 def start_manager(ctx, parent_pid: int) -> SyncManager:
@@ -48,9 +47,11 @@ class LotteryState:
         """The agencies that sent END."""
         return set(self._finished.keys())
 
-    def record_ends(self, agencies: list[int], results: list[Finished]) -> None:
-        """Mirror ENDs just committed to storage; the draw Event once one of them drew."""
+    def record_ends(self, agencies: list[int], drawn: bool) -> None:
+        """Mirror ENDs just committed to storage; the draw Event once storage holds the draw
+        (drawn by this round, or by an earlier one whose answer was lost to an error: a
+        repeated END then sets it)."""
         if agencies:
             self._finished.update(dict.fromkeys(agencies, True))
-        if any(r.drew for r in results):
+        if drawn:
             self._drawn.set()

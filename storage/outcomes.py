@@ -86,6 +86,7 @@ class Committed:
 
     bets: list[list]  # of Stored | SequenceGap | ReplayMismatch | AgencyClosed
     ends: list[Finished]
+    drawn: bool = False  # the draw is stored once this round committed (by it or before)
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,7 @@ class BetStore:
             # The draw this round ran, or one a failure left unlogged. Should this fail, the
             # ENDs are answered `wait` and their resending announces it.
             self.announce_draw()
-        return Committed(outcomes, ends)
+        return Committed(outcomes, ends, drawn=bool(drawn) or drew)
 
     def _agency(self, agency: int) -> AgencyState:
         last_seq, finished = self._conn.execute(_AGENCY_STATE, (agency, agency)).fetchone()

@@ -129,6 +129,17 @@ def test_an_end_the_disk_cannot_record_is_answered_wait_and_the_client_retries(l
     assert len(told) == 1 and "the END was not recorded, send it again later" in told[0]
 
 
+def test_an_error_right_after_the_draw_committed_still_releases_every_winners(lottery):
+    """The draw is stored but its END is answered wait: the repeated END must tell every
+    process that the draw happened (make chaos found WINNERS waiting for ever)."""
+    lottery.start_server(LOTTERY_FAULT="draw_committed:1:enospc", WORKERS=1)
+    lottery.start_clients()
+    lottery.wait_clients(timeout=60)
+    lottery.verify()
+    logs = [runs[0][1].read_text() for runs in lottery.clients.values()]
+    assert sum("action: fin_apuestas | result: fail" in log for log in logs) == 1
+
+
 @pytest.mark.parametrize("damage", ["delete_db", "torn_csv_line", "short_csv"])
 def test_files_damaged_between_runs_are_recovered_and_the_lottery_completes(lottery, damage):
     first = lottery.start_server()

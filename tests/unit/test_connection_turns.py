@@ -44,7 +44,7 @@ class Undrawn:
     def finished(self) -> set[int]:
         return set()
 
-    def record_ends(self, agencies, results) -> None:
+    def record_ends(self, agencies, drawn) -> None:
         pass
 
 

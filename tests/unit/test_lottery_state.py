@@ -6,7 +6,6 @@ from multiprocessing.managers import SyncManager
 import pytest
 
 from server.state import LotteryState
-from storage import Finished
 
 
 @pytest.fixture
@@ -27,11 +26,11 @@ def test_starts_from_what_storage_holds(manager, ctx):
     assert state.finished() == {2, 3} and state.drawn
 
 
-def test_ends_are_mirrored_and_only_the_one_that_drew_sets_the_event(manager, ctx):
+def test_ends_are_mirrored_and_a_stored_draw_sets_the_event(manager, ctx):
     state = LotteryState(manager, ctx, set(), drawn=False)
-    state.record_ends([1], [Finished(True, False, 1)])
+    state.record_ends([1], drawn=False)
     assert state.finished() == {1} and not state.drawn
-    state.record_ends([2, 3], [Finished(True, False, 3), Finished(True, True, 3)])
+    state.record_ends([2, 3], drawn=True)
     assert state.finished() == {1, 2, 3} and state.drawn
 
 
@@ -40,6 +39,6 @@ def test_a_forked_process_sees_the_draw(manager, ctx):
     seen = ctx.Queue()
     child = ctx.Process(target=lambda: seen.put(state._drawn.wait(10)))
     child.start()
-    state.record_ends([1], [Finished(True, True, 1)])
+    state.record_ends([1], drawn=True)
     assert seen.get(timeout=10) is True
     child.join(10)
