@@ -6,7 +6,6 @@ from storage.lottery import (
     LotteryMismatch,
     Rules,
     archive,
-    is_complete,
     open_lottery,
     read_lottery,
 )
@@ -47,7 +46,6 @@ __all__ = [
     "Stored",
     "archive",
     "has_won",
-    "is_complete",
     "load_bets",
     "open_lottery",
     "read_lottery",

@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.database import BUSY_TIMEOUT_S
+from storage.database import connect
 from storage.paths import StoragePaths
 from storage.transaction import translated
 
@@ -72,11 +72,5 @@ class LiveReader:
 
     def _connection(self) -> sqlite3.Connection | None:
         if self._conn is None and self._paths.db.exists():
-            self._conn = sqlite3.connect(
-                f"file:{self._paths.db}?mode=ro",
-                uri=True,
-                isolation_level=None,
-                timeout=BUSY_TIMEOUT_S,
-                check_same_thread=False,
-            )
+            self._conn = connect(self._paths.db, read_only=True, any_thread=True)
         return self._conn

@@ -2,28 +2,29 @@
 for, or archived under previous/<time>/ so that a new one begins (one rule, decided in the
 server's main process before any fork: open_lottery)."""
 
+import contextlib
 import datetime
 import json
 import logging
 import shutil
-import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from filelock import FileLock
 
 from common.logs import event
-from storage.database import connect
+from storage.database import SQL_NOW, connect
+from storage.outcomes import StorageError
 from storage.paths import StoragePaths
 from storage.recovery import recover
-from storage.store import BetStore, StorageError
+from storage.store import BetStore
+from storage.transaction import translated
 
 log = logging.getLogger(__name__)
 
 # Everything one lottery's storage consists of (the lock file stays: see filelock's docs).
 STORAGE_FILES = ("bets.csv", "bets.db", "bets.db-wal", "bets.db-shm")
 NOTE = "lottery.json"  # what an archived lottery was, beside its files
-_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
 
 class LotteryMismatch(Exception):
@@ -188,20 +189,19 @@ def open_lottery(directory: str | Path, wanted: Rules, lock) -> Lottery:
 def _record(directory: str | Path, rules: Rules) -> None:
     """Note what the lottery in directory is started for (replacing what was noted)."""
     paths = StoragePaths(Path(directory))
-    with FileLock(paths.lock, preserve_lock_file=True):
-        conn = connect(paths.db)
-        try:
-            conn.execute(
-                "INSERT INTO lottery (id, lottery_id, agencies, winning_number, started_at)"
-                f" VALUES (1, ?, ?, ?, {_NOW}) ON CONFLICT (id) DO UPDATE SET"
-                " lottery_id = excluded.lottery_id, agencies = excluded.agencies,"
-                " winning_number = excluded.winning_number, started_at = excluded.started_at",
-                (rules.lottery_id, rules.agencies, rules.winning_number),
-            )
-        except sqlite3.Error as exc:
-            raise StorageError(f"could not record the lottery: {exc}") from exc
-        finally:
-            conn.close()
+    # Before any fork nobody else writes: the FileLock keeps out `storage check` and the like.
+    with (
+        translated("record the lottery"),
+        FileLock(paths.lock, preserve_lock_file=True),
+        contextlib.closing(connect(paths.db)) as conn,
+    ):
+        conn.execute(
+            "INSERT INTO lottery (id, lottery_id, agencies, winning_number, started_at)"
+            f" VALUES (1, ?, ?, ?, {SQL_NOW}) ON CONFLICT (id) DO UPDATE SET"
+            " lottery_id = excluded.lottery_id, agencies = excluded.agencies,"
+            " winning_number = excluded.winning_number, started_at = excluded.started_at",
+            (rules.lottery_id, rules.agencies, rules.winning_number),
+        )
 
 
 def read_lottery(directory: str | Path) -> StoredLottery | None:
@@ -210,8 +210,10 @@ def read_lottery(directory: str | Path) -> StoredLottery | None:
     paths = StoragePaths(Path(directory))
     if not paths.db.exists():
         return None
-    conn = connect(paths.db, read_only=True)
-    try:
+    with (
+        translated(f"read the lottery in {paths.db}"),
+        contextlib.closing(connect(paths.db, read_only=True)) as conn,
+    ):
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         row = None
         if "lottery" in tables:
@@ -224,10 +226,6 @@ def read_lottery(directory: str | Path) -> StoredLottery | None:
         told = 0
         if "deliveries" in tables:
             told = conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0]
-    except sqlite3.Error as exc:
-        raise StorageError(f"cannot read the lottery in {paths.db}: {exc}") from exc
-    finally:
-        conn.close()
     if row is None:  # an archive from before 0006, or a database rebuilt from bets.csv
         if not (bets or finished or draw):
             return None
@@ -243,12 +241,6 @@ def read_lottery(directory: str | Path) -> StoredLottery | None:
         drawn_at=None if draw is None else draw[0],
         told=told,
     )
-
-
-def is_complete(directory: str | Path) -> bool:
-    """Whether the stored lottery was drawn and each of its own agencies got its winners."""
-    stored = read_lottery(directory)
-    return stored is not None and stored.complete
 
 
 def archive(directory: str | Path, reason: str = "by hand") -> Path | None:

@@ -14,7 +14,7 @@ from filelock import FileLock
 
 from common.logs import event
 from storage.csvlog import CsvLog
-from storage.database import BUSY_TIMEOUT_S, connect
+from storage.database import BUSY_TIMEOUT_S, SQL_NOW, connect
 from storage.migrations import load_migrations, schema_version
 from storage.outcomes import Committed, Draw, Finished, Round, StorageError
 from storage.paths import StoragePaths
@@ -34,7 +34,6 @@ FAULT_POINTS = (
     "before_draw_commit",
     "draw_committed",
 )
-_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 # What a commit needs to know: the recorded CSV length and whether the draw happened, then
 # per agency its last position (MAX over the UNIQUE (agency, seq) index: O(log n)) and
 # whether it finished.
@@ -185,7 +184,7 @@ class BetStore:
         newly = []
         for agency in work.ends:
             cur = conn.execute(
-                f"INSERT OR IGNORE INTO agencies (agency, finished_at) VALUES (?, {_NOW})",
+                f"INSERT OR IGNORE INTO agencies (agency, finished_at) VALUES (?, {SQL_NOW})",
                 (agency,),
             )
             newly.append(cur.rowcount == 1)
@@ -213,7 +212,7 @@ class BetStore:
             return
         with self._tx.write("record the deliveries", durable=False) as conn:
             conn.executemany(
-                f"INSERT OR IGNORE INTO deliveries (agency, delivered_at) VALUES (?, {_NOW})",
+                f"INSERT OR IGNORE INTO deliveries (agency, delivered_at) VALUES (?, {SQL_NOW})",
                 [(agency,) for agency in new],
             )
         self._delivered.update(new)
@@ -227,7 +226,7 @@ class BetStore:
             if row is None or row[0] is not None:
                 return
             log.info(event("sorteo", "success"))
-            conn.execute(f"UPDATE draw SET announced_at = {_NOW}")
+            conn.execute(f"UPDATE draw SET announced_at = {SQL_NOW}")
 
     def _draw_if_complete(self, conn, agencies: int, winning_number: int) -> tuple[bool, int]:
         if agencies < 1:  # a lottery of no agency has nobody to finish it: never drawn
@@ -238,7 +237,7 @@ class BetStore:
         if count < agencies:
             return False, count
         cur = conn.execute(
-            f"INSERT OR IGNORE INTO draw (id, drawn_at, winning_number) VALUES (1, {_NOW}, ?)",
+            f"INSERT OR IGNORE INTO draw (id, drawn_at, winning_number) VALUES (1, {SQL_NOW}, ?)",
             (winning_number,),
         )
         return cur.rowcount == 1, count

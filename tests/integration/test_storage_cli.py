@@ -10,7 +10,7 @@ import pytest
 
 from scripts.lab import storing
 from scripts.lab.sample import make_bets, mp_lock
-from storage import BetStore, Rules, is_complete, open_lottery
+from storage import BetStore, Rules, open_lottery, read_lottery
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,13 +89,13 @@ def test_commands_on_a_missing_database_exit_1_with_a_message(tmp_path):
 
 
 def test_a_lottery_is_complete_only_once_each_of_its_own_agencies_got_its_winners(lottery):
-    assert not is_complete(lottery)  # drawn, nobody told yet
+    assert not read_lottery(lottery).complete  # drawn, nobody told yet
     store = BetStore(lottery, mp_lock())
     store.record_deliveries([1])
-    assert not is_complete(lottery)
+    assert not read_lottery(lottery).complete
     store.record_deliveries([2, 1])
     store.close()
-    assert is_complete(lottery)  # its 2 agencies, whatever a configuration says now
+    assert read_lottery(lottery).complete  # its 2 agencies, whatever a configuration says now
 
 
 def test_new_lottery_archives_the_files_with_a_note_and_says_where(lottery):
