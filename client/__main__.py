@@ -4,7 +4,7 @@ import logging
 import sys
 
 from client.agency import AgencyClient
-from client.config import ConfigError, load_config, read_key
+from client.config import ConfigError, load_config, read_key, tls_context
 from common.logs import event, setup_logging
 from common.signals import StopFlag
 
@@ -34,9 +34,16 @@ def main() -> int:
         except ValueError as exc:
             logging.error(event("config", "fail", error=f"auth.keyPath (CLI_KEY_PATH): {exc}"))
             return 2
+    tls = None
+    if config.tls_ca is not None:
+        try:
+            tls = tls_context(config.tls_ca)
+        except ValueError as exc:
+            logging.error(event("config", "fail", error=f"tls.caPath (CLI_TLS_CA): {exc}"))
+            return 2
     logging.info(event("config", "success", **config.describe()))
     flag = StopFlag()
-    code = AgencyClient(config, flag, key).run()
+    code = AgencyClient(config, flag, key, tls).run()
     if flag.stopping:
         logging.info(event("shutdown", "success", signal=flag.name))
     return code

@@ -9,6 +9,7 @@ import contextlib
 import logging
 import random
 import socket
+import ssl
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -80,10 +81,17 @@ class Summary:
 
 
 class AgencyClient:
-    def __init__(self, config: ClientConfig, flag: StopFlag, key: str | None = None) -> None:
+    def __init__(
+        self,
+        config: ClientConfig,
+        flag: StopFlag,
+        key: str | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.config = config
         self.flag = flag
         self._key = key
+        self._tls = tls  # set: every connection is TLS, verified; never plaintext
         self._warned_open = False
         self.rejects = Rejects(config.rejects_path)
         self.source = BetSource(config.data_path, config.agency, self.rejects)
@@ -315,10 +323,34 @@ class AgencyClient:
         except OSError as exc:
             self._sock = None
             raise Disconnected(f"cannot reach {host}:{port}: {exc}") from None
+        if self._tls is not None:
+            self._sock = self._handshake(self._sock, f"{host}:{port}")
         self._sock.settimeout(ANSWER_TIMEOUT_S)
         self._stream = MessageStream(self._sock, wake_fd=self.flag.wake_fd)
         self._attempts += 1
         log.info(event("connect", "success", server=f"{host}:{port}", attempt=self._attempts))
+
+    def _handshake(self, sock: socket.socket, server: str) -> ssl.SSLSocket:
+        """TLS on a new connection. A certificate that does not verify, or a peer that does
+        not speak TLS, fails the run (retrying would not change it); a connection lost
+        during the handshake is retried like any other."""
+        name = self.config.server_name
+        try:
+            return self._tls.wrap_socket(sock, server_hostname=name)
+        except ssl.SSLCertVerificationError as exc:
+            sock.close()
+            raise Refused(f"TLS to {server} (as {name}): certificate verify failed: "
+                          f"{exc.verify_message}") from None  # fmt: skip
+        except ssl.SSLEOFError as exc:
+            sock.close()
+            raise Disconnected(f"TLS handshake with {server} cut: {exc}") from None
+        except ssl.SSLError as exc:
+            sock.close()
+            raise Refused(f"TLS handshake with {server} failed: {exc.reason or exc} "
+                          "(a plaintext port?)") from None  # fmt: skip
+        except OSError as exc:
+            sock.close()
+            raise Disconnected(f"TLS handshake with {server}: {exc}") from None
 
     def _check_stop(self) -> None:
         if self.flag.stopping:

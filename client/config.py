@@ -2,6 +2,7 @@
 overridable by environment variables."""
 
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,8 @@ SETTINGS = [
     Setting("data.rejectsPath", "CLI_REJECTS_PATH", None, settings.text, "where refused rows are written"),
     Setting("retry.maxSeconds", "CLI_RETRY_MAXSECONDS", 30, settings.seconds(allow_zero=True), "how long to keep retrying without progress"),
     Setting("auth.keyPath", "CLI_KEY_PATH", None, settings.text, "a file holding the agency's key"),
+    Setting("tls.caPath", "CLI_TLS_CA", None, settings.text, "a CA certificate (PEM): connect with TLS and verify the server against it"),
+    Setting("tls.serverName", "CLI_TLS_SERVER_NAME", None, settings.text, "the name the server's certificate must carry (default: the host of server.address)"),
     Setting("loop.period", "CLI_LOOP_PERIOD", 0, settings.duration, "a pause between batches"),
     Setting("loop.amount", "CLI_LOOP_AMOUNT", None, settings.optional_text, "accepted for the course's files; unused"),
 ]  # fmt: skip
@@ -45,7 +48,14 @@ class ClientConfig:
     retry_max_seconds: float
     key_path: Path | None = None  # read once at start; the key itself is never logged
     loop_period: float = 0.0
+    tls_ca: Path | None = None  # set: TLS, verified against this CA; never plaintext then
+    tls_server_name: str | None = None
     unknown_keys: tuple[str, ...] = ()  # in the file but not settings: logged as warnings
+
+    @property
+    def server_name(self) -> str:
+        """The name checked in the server's certificate."""
+        return self.tls_server_name or self.server[0]
 
     def describe(self) -> dict[str, object]:
         return {
@@ -56,6 +66,9 @@ class ClientConfig:
             "rejects_path": self.rejects_path,
             "retry_max_seconds": self.retry_max_seconds,
             "key_path": self.key_path or "-",
+            "tls": f"verified against {self.tls_ca} as {self.server_name}"
+            if self.tls_ca
+            else "off",
             "loop_period": self.loop_period,
         }
 
@@ -85,6 +98,8 @@ def load_config(environ: Mapping[str, str] = os.environ) -> ClientConfig:
         retry_max_seconds=values["retry.maxSeconds"],
         key_path=Path(values["auth.keyPath"]) if values["auth.keyPath"] else None,
         loop_period=values["loop.period"],
+        tls_ca=Path(values["tls.caPath"]) if values["tls.caPath"] else None,
+        tls_server_name=values["tls.serverName"] or None,
         unknown_keys=settings.unknown(SETTINGS, file_values),
     )
 
@@ -110,3 +125,15 @@ def read_key(path: Path) -> str:
     ):
         raise ValueError(f"{path} does not hold a key (16-128 characters from A-Z a-z 0-9 _ -)")
     return key
+
+
+def tls_context(ca_path: Path) -> ssl.SSLContext:
+    """A client context that trusts only this CA and checks the server's name (TLS 1.2 at
+    least); ValueError if the file does not hold a usable CA certificate."""
+    try:
+        # With a cafile, only that file is trusted (not the system's store).
+        context = ssl.create_default_context(cafile=str(ca_path))
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load a CA certificate from {ca_path}: {exc}") from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context

@@ -37,7 +37,14 @@ from protocol.messages import (
     Resume,
     Winners,
 )
-from protocol.refusals import mismatched_position, out_of_range, replay_mismatch, speaks_for
+from protocol.refusals import (
+    TLS_ON_PLAINTEXT,
+    mismatched_position,
+    out_of_range,
+    replay_mismatch,
+    speaks_for,
+    starts_tls,
+)
 
 __all__ = [
     "AUTHENTICATE_FIRST",
@@ -48,6 +55,7 @@ __all__ = [
     "OPEN_MODE",
     "SERVER_BUSY",
     "SUCCESS",
+    "TLS_ON_PLAINTEXT",
     "WAIT",
     "Auth",
     "Bets",
@@ -76,5 +84,6 @@ __all__ = [
     "proof",
     "replay_mismatch",
     "speaks_for",
+    "starts_tls",
     "unescape",
 ]

@@ -7,6 +7,15 @@ _REPLAY_MISMATCH = "bet {index}: position {seq} already holds a different bet"
 _REPLAY_MISMATCH_RE = re.compile(r"position (\d+) already holds a different bet")
 
 
+TLS_ON_PLAINTEXT = "this port speaks plaintext: a TLS client must connect to the TLS port"
+_TLS_HANDSHAKE_RECORD = b"\x16"  # the first byte a TLS client sends; no message starts so
+
+
+def starts_tls(data: bytes) -> bool:
+    """Whether a connection's first bytes are a TLS handshake (a TLS client on a plain port)."""
+    return data[:1] == _TLS_HANDSHAKE_RECORD
+
+
 def speaks_for(agency: int) -> str:
     """A message names another agency than the one this connection speaks for."""
     return f"this connection speaks for agency {agency}"

@@ -7,6 +7,7 @@ from common.logs import event, setup_logging
 from server.acceptor import Acceptor
 from server.config import ConfigError, load_config
 from server.keys import KeysError, load_keys
+from server.tls.process import TerminatorStartError
 from storage import LotteryMismatch, MigrationError, RecoveryError, StorageError
 
 
@@ -53,6 +54,9 @@ def main() -> int:
     except LotteryMismatch as exc:  # a configuration that does not fit the stored lottery
         logging.error(event("lottery", "fail", error=exc))
         return 2
+    except TerminatorStartError as exc:  # the certificate or key, or the TLS port
+        logging.error(event("config" if exc.config else "server", "fail", error=exc))
+        return 2 if exc.config else 1
     except (MigrationError, RecoveryError, StorageError, OSError) as exc:
         logging.error(event("server", "fail", error=exc))
         return 1

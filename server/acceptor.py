@@ -31,6 +31,7 @@ from server.placement import Conn, ConnTable, Place
 from server.pool import WorkerPool
 from server.state import LotteryState, start_manager
 from server.status.feed import Feed, start_status, stop_status
+from server.tls.process import TerminatorProcess
 from server.worker import WORKER_BOOT_ERROR
 from storage import Rules, open_lottery
 from transport.stream import drain
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 # 3.14 changed the default start method on Linux.
 START_METHOD = "fork"
 TICK_S = 0.1  # how often timers (idle connections, held WINNERS) are looked at
+TLS_RESTART_PAUSE_S = 1.0  # before starting a TLS terminator that died again
 MAX_LENT = 32  # connections lent to one worker for one turn at most
 MAX_LENT_BYTES = 128 * 1024  # their unhandled bytes, so tickets never fill the channel
 _MASKS = {
@@ -65,6 +67,9 @@ class Acceptor:
         )
         self.stopping = False
         self.exit_code = 0
+        self.listeners: dict = {}  # fd -> listening socket (plaintext)
+        self.tls: TerminatorProcess | None = None
+        self._tls_restart_at: float | None = None
 
     # --- start ------------------------------------------------------------------------
 
@@ -75,6 +80,9 @@ class Acceptor:
         self.meters = Meters(self.ctx, config.workers, config.agencies)
         # First: it answers /readyz 503 during recovery.
         self.status = start_status(self.ctx, config, self.meters, [self.epoll])
+        if config.tls:  # before storage opens: a bad certificate stops the start here
+            self.tls = TerminatorProcess(self.ctx, config, self.meters)
+            self.tls.start([self.epoll])
         storage_lock = self.ctx.Lock()
         rules = Rules(
             lottery_id=config.lottery_id,
@@ -86,8 +94,11 @@ class Acceptor:
         manager = start_manager(self.ctx, os.getpid())
         self.state = LotteryState(manager, self.ctx, set(lottery.finished), lottery.drawn)
         self.flag = StopFlag(extra_signals=(signal.SIGCHLD,))
-        self.listener = open_listener(config.server_port, config.server_listen_backlog)
-        self.admission = Admission(self.listener, self.table, max_connections, self._close)
+        plain_port = config.plain_port if config.tls else config.server_port
+        if plain_port:
+            listener = open_listener(plain_port, config.server_listen_backlog)
+            self.listeners[listener.fileno()] = listener
+        self.admission = Admission(self.table, max_connections, self._close)
         worker_args = (config, storage_lock, self.state, self.keys, self.meters, os.getpid())
         self.pool = WorkerPool(self.ctx, config.workers, worker_args,
                                on_spawn=lambda ch: self.epoll.register(ch.fileno(), select.EPOLLIN),
@@ -96,12 +107,20 @@ class Acceptor:
         # every inherited object in each of them.
         gc.freeze()
         self.pool.start(self._inherited)
-        self.epoll.register(self.listener.fileno(), select.EPOLLIN)
+        for fd in self.listeners:
+            self.epoll.register(fd, select.EPOLLIN)
+        if self.tls is not None:
+            self.epoll.register(self.tls.fileno(), select.EPOLLIN)
         self.epoll.register(self.flag.wake_fd, select.EPOLLIN)
         log.info(event("listen", "success", port=config.server_port,
+                       transport="tls" if config.tls else "plaintext",
                        backlog=config.server_listen_backlog, workers=config.workers,
                        max_connections=max_connections, open_files=open_files,
                        finished=len(self.state.finished()), drawn=self.state.drawn))  # fmt: skip
+        if config.tls and config.plain_port:
+            log.warning(event("listen", "success", port=config.plain_port, transport="plaintext",
+                              warning="PLAIN_PORT speaks plaintext: bets sent there cross the "
+                              "network in clear"))  # fmt: skip
         self.meters.set(phase=SERVING)
         self.feed = Feed(self.meters, self.table, self.pool, self.admission)
         try:
@@ -112,7 +131,9 @@ class Acceptor:
 
     def _inherited(self) -> list:
         """What a newly forked worker must close: everything the acceptor holds open."""
-        return [self.listener, self.epoll, *(c.sock for c in self.table.conns.values())]
+        tls = [self.tls.channel] if self.tls is not None and self.tls.channel is not None else []
+        return [*self.listeners.values(), *tls, self.epoll,
+                *(c.sock for c in self.table.conns.values())]  # fmt: skip
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -134,8 +155,10 @@ class Acceptor:
             if fd == self.flag.wake_fd:
                 drain(fd)
                 self._reap()
-            elif fd == self.listener.fileno():
-                self.admission.accept()
+            elif fd in self.listeners:
+                self.admission.accept(self.listeners[fd])
+            elif self.tls is not None and self.tls.channel is not None and fd == self.tls.fileno():
+                self._take_tls()
             elif fd in workers:
                 self._finish_turn(workers[fd])
             elif (conn := self.table.polled.get(fd)) is not None:
@@ -158,12 +181,50 @@ class Acceptor:
         self.feed.publish()
         if not self.stopping:
             self.pool.restart(self._inherited)
+            if self._tls_restart_at is not None and now >= self._tls_restart_at:
+                self._restart_tls(now)
 
     def _close(self, conn: Conn) -> None:
         """Out of the table and closed (a lent one only once its turn is over)."""
         self.table.close(conn)
         with contextlib.suppress(OSError):
             conn.sock.close()
+
+    # --- the TLS terminator -----------------------------------------------------------
+
+    def _take_tls(self) -> None:
+        """Connections the terminator established: admitted like accepted ones."""
+        try:
+            taken = self.tls.take()
+        except ChannelClosed:
+            self._tls_died()
+            return
+        for sock, peer in taken:
+            if self.stopping:  # established while the shutdown began: never admitted
+                sock.close()
+            else:
+                self.admission.admit(sock, peer)
+
+    def _tls_died(self) -> None:
+        self.epoll.unregister(self.tls.fileno())
+        code = self.tls.stop(1.0)
+        if self.stopping:
+            return
+        # Its connections' socketpair ends see EOF: they close here like any left client.
+        log.error(event("tls", "fail", error=f"the TLS process exited (code {code}); "
+                        f"restarting in {TLS_RESTART_PAUSE_S:.0f}s"))  # fmt: skip
+        self._tls_restart_at = time.monotonic() + TLS_RESTART_PAUSE_S
+
+    def _restart_tls(self, now: float) -> None:
+        try:
+            self.tls.start([*self._inherited(), *self.pool.channels()])
+        except Exception as exc:  # the port taken meanwhile, the files changed: keep trying
+            log.error(event("tls", "fail", error=f"cannot restart the TLS process: {exc}"))
+            self._tls_restart_at = now + 5 * TLS_RESTART_PAUSE_S
+            return
+        self._tls_restart_at = None
+        self.epoll.register(self.tls.fileno(), select.EPOLLIN)
+        log.info(event("tls", "success", restarted=True))
 
     # --- workers ----------------------------------------------------------------------
 
@@ -255,8 +316,12 @@ class Acceptor:
         self.meters.set(phase=STOPPING)
         self._shutdown_started = time.monotonic()
         log.info(event("shutdown", "in_progress", signal=self.flag.name or "none"))
-        self.epoll.unregister(self.listener.fileno())
-        self.listener.close()
+        for fd, listener in self.listeners.items():
+            self.epoll.unregister(fd)
+            listener.close()
+        self.listeners.clear()
+        if self.tls is not None:
+            self.tls.stop_accepting()
         log.info(event("shutdown", "success", resource="listener"))
         closed = 0
         for conn in list(self.table.conns.values()):
@@ -281,6 +346,11 @@ class Acceptor:
         grace = max(0.5, self.config.shutdown_grace_s - (time.monotonic() - self._shutdown_started))
         workers_killed = self.pool.stop(grace)
         log.info(event("shutdown", "success", resource="workers", killed=workers_killed))
+        if self.tls is not None and self.tls.channel is not None:
+            # Its connections are closed: each gets close_notify, the peer's is not waited for.
+            self.epoll.unregister(self.tls.fileno())
+            self.tls.stop(2.0)
+            log.info(event("shutdown", "success", resource="tls"))
         manager.shutdown()
         log.info(event("shutdown", "success", resource="manager"))
         if stop_status(self.status):

@@ -53,12 +53,10 @@ def say(sock: socket.socket, response: Response) -> None:
 class Admission:
     def __init__(
         self,
-        listener: socket.socket,
         table: ConnTable,
         max_connections: int,
         close: Callable[[Conn], None],
     ) -> None:
-        self._listener = listener
         self._table = table
         self._max = max_connections
         self._close = close  # the acceptor's: out of the table, socket closed
@@ -67,25 +65,30 @@ class Admission:
         self._logged_at = time.monotonic()
         self._no_victim_until = 0.0
 
-    def accept(self) -> None:
+    def accept(self, listener: socket.socket) -> None:
         """Take what the listener has queued (up to ACCEPTS_PER_WAKE), each admitted parked
         or refused."""
         for _ in range(ACCEPTS_PER_WAKE):
             try:
-                sock, address = self._listener.accept()
+                sock, address = listener.accept()
             except (BlockingIOError, ConnectionAbortedError):
                 return
             except OSError as exc:  # out of file descriptors, most likely
                 log.error(event("accept", "fail", error=exc))
                 return
             sock.setblocking(False)
-            now = time.monotonic()
-            if len(self._table) >= self._max and not self._make_room(now):
-                self._refuse(sock)
-                continue
-            # Not logged: a healthcheck connects every second; agencies show up when they
-            # authenticate or first speak for themselves.
-            self._table.accept(sock, sock.fileno(), f"{address[0]}:{address[1]}", now)
+            self.admit(sock, f"{address[0]}:{address[1]}")
+
+    def admit(self, sock: socket.socket, peer: str) -> None:
+        """A new connection (accepted here, or established by the TLS terminator, whose
+        socketpair end speaks for the client): parked, or refused when nothing gives way."""
+        now = time.monotonic()
+        if len(self._table) >= self._max and not self._make_room(now):
+            self._refuse(sock)
+            return
+        # Not logged: a healthcheck connects every second; agencies show up when they
+        # authenticate or first speak for themselves.
+        self._table.accept(sock, sock.fileno(), peer, now)
 
     def _make_room(self, now: float) -> bool:
         # A flood at capacity would otherwise scan every connection for each refused one.

@@ -33,6 +33,10 @@ def _lottery_id(text: str) -> str:
     return text
 
 
+def _optional_port(text: str) -> int | None:
+    return settings.integer(1, 65535)(text) if text.strip() else None
+
+
 def _server(key: str, default: object, parse, meaning: str) -> settings.Setting:
     return settings.Setting(key, key, default, parse, meaning)  # the env name is the key
 
@@ -57,6 +61,11 @@ SETTINGS = [
     _server("STATUS_PORT", 8080, settings.integer(0, 65535), "HTTP port of the status page, /metrics and health probes (0: off)"),
     _server("STATUS_HOST", "127.0.0.1", settings.text, "address the status listener binds (0.0.0.0: every interface)"),
     _server("AGENCY_KEYS", "", settings.optional_text, "file of <agency>:<key> lines; empty: open mode"),
+    _server("TLS_CERT", "", settings.optional_text, "PEM certificate chain; with TLS_KEY, SERVER_PORT speaks TLS only (empty: plaintext)"),
+    _server("TLS_KEY", "", settings.optional_text, "PEM private key of TLS_CERT (readable by its owner only)"),
+    _server("TLS_HANDSHAKE_TIMEOUT_S", 10, settings.seconds(), "a connection that has not finished its TLS handshake by then is closed"),
+    _server("TLS_MAX_HANDSHAKES", 256, settings.integer(1), "TLS handshakes in progress at once at most"),
+    _server("PLAIN_PORT", "", _optional_port, "with TLS on, a second port speaking plaintext for clients that cannot do TLS (empty: none)"),
 ]  # fmt: skip
 
 
@@ -79,8 +88,17 @@ class ServerConfig:
     status_port: int
     status_host: str
     agency_keys: str  # the path only: keys are loaded by server.keys and never logged
+    tls_cert: str = ""
+    tls_key: str = ""  # the path only: the key is loaded by the TLS terminator alone
+    tls_handshake_timeout_s: float = 10.0
+    tls_max_handshakes: int = 256
+    plain_port: int | None = None
     # Keys of the file that are not settings (a typo must be visible): logged as warnings.
     unknown_keys: tuple[str, ...] = ()
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert)
 
     def describe(self) -> dict[str, object]:
         """Every setting by its lower-case name, for the start-up log line."""
@@ -101,7 +119,25 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] = os.enviro
         raise ConfigError(f"{path}: {exc}") from None
     file_values = parser.defaults()
     values = settings.resolve(SETTINGS, file_values, environ)
+    _check_tls(values)
     return ServerConfig(
         **{key.lower(): value for key, value in values.items()},
         unknown_keys=settings.unknown(SETTINGS, file_values),
     )
+
+
+def _check_tls(values: dict) -> None:
+    """The TLS keys go together; a plain port only beside a TLS one, on its own number."""
+    cert, key = values["TLS_CERT"], values["TLS_KEY"]
+    if bool(cert) != bool(key):
+        missing, given = ("TLS_KEY", "TLS_CERT") if cert else ("TLS_CERT", "TLS_KEY")
+        raise ConfigError(f"{missing}: required with {given} (set both or neither)")
+    plain = values["PLAIN_PORT"]
+    if plain is None:
+        return
+    if not cert:
+        raise ConfigError(
+            "PLAIN_PORT: only with TLS_CERT/TLS_KEY (without them SERVER_PORT is plaintext)"
+        )
+    if plain in (values["SERVER_PORT"], values["STATUS_PORT"]):
+        raise ConfigError(f"PLAIN_PORT: {plain} is already SERVER_PORT or STATUS_PORT")

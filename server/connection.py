@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from common.logs import event
 from protocol import (
     FAIL,
+    TLS_ON_PLAINTEXT,
     Bets,
     End,
     MessageTooLarge,
@@ -17,6 +18,7 @@ from protocol import (
     decode_request,
     encode,
     peek_bet_count,
+    starts_tls,
 )
 from server.conn_state import TurnEnd
 from server.handoff import Outcome, Ticket
@@ -115,6 +117,13 @@ def _advance(turn: _Turn) -> None:
     nothing complete left (or holds a WINNERS)."""
     if not turn.todo:
         lines = turn.stream.ready_lines(GROUP_LIMIT)
+        if starts_tls(lines[0] if lines else turn.stream.pending()):
+            # A ClientHello is binary (a line only by chance): one clear answer, then close.
+            log.info(event("connection", "fail", peer=turn.ticket.state.peer,
+                           error="a TLS client on the plaintext port"))  # fmt: skip
+            turn.out.append(encode(Response(FAIL, TLS_ON_PLAINTEXT)))
+            turn.ended = TurnEnd.CLOSE
+            return
         if not lines:
             turn.ended = TurnEnd.CLOSE if _closing(turn) else TurnEnd.PARK
             return

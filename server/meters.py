@@ -28,6 +28,18 @@ ACCEPTOR_FIELDS = (
     "evicted",
 )
 STARTING, SERVING, STOPPING = 0, 1, 2
+# The TLS terminator's row (its one writer; a restarted terminator goes on adding to it).
+TLS_FIELDS = (
+    "enabled",
+    "handshakes",  # completed
+    "failed",  # refused by OpenSSL (unknown CA, no shared suite, a broken record, ...)
+    "timeouts",  # not completed within TLS_HANDSHAKE_TIMEOUT_S
+    "plaintext",  # plaintext sent to the TLS port
+    "evicted",  # closed to make room for a newer one (the in-progress cap)
+    "in_progress",
+    "connections",  # established, relayed to the acceptor
+    "handshake_cpu",  # CPU seconds spent in handshakes
+)
 
 
 class Meters:
@@ -36,6 +48,7 @@ class Meters:
         self._rows = ctx.Array("d", workers * _WORKER_ROW, lock=False)
         self._acceptor = ctx.Array("d", len(ACCEPTOR_FIELDS), lock=False)
         self._connected = ctx.Array("B", agencies + 1, lock=False)
+        self._tls = ctx.Array("d", len(TLS_FIELDS), lock=False)
         self.set(phase=STARTING, started=time.time(), heartbeat=time.time())
 
     # --- the acceptor's side ------------------------------------------------------------
@@ -55,6 +68,15 @@ class Meters:
                 flags[agency] = 1
         self._connected[:] = flags
 
+    # --- the TLS terminator's side -----------------------------------------------------
+
+    def set_tls(self, **values: float) -> None:
+        for name, value in values.items():
+            self._tls[TLS_FIELDS.index(name)] = value
+
+    def add_tls(self, name: str, amount: float) -> None:
+        self._tls[TLS_FIELDS.index(name)] += amount
+
     # --- a worker's side ----------------------------------------------------------------
 
     def worker(self, slot: int) -> "WorkerMeter":
@@ -64,6 +86,11 @@ class Meters:
 
     def acceptor(self) -> dict[str, float]:
         return dict(zip(ACCEPTOR_FIELDS, self._acceptor[:], strict=True))
+
+    def tls(self) -> dict[str, float] | None:
+        """The terminator's counts, or None when the lottery port speaks plaintext."""
+        values = dict(zip(TLS_FIELDS, self._tls[:], strict=True))
+        return values if values["enabled"] else None
 
     def connected(self) -> bytes:
         return bytes(self._connected[:])

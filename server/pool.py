@@ -44,7 +44,7 @@ class WorkerPool:
 
     def _spawn(self, index: int, inherited) -> None:
         mine, theirs = channel_pair()
-        others = [*inherited(), mine, *(w.channel for w in self.workers.values())]
+        others = [*inherited(), mine, *self.channels()]
         process = self._ctx.Process(
             target=run_worker,
             args=(theirs, index, *self._args, others),
@@ -55,6 +55,10 @@ class WorkerPool:
         self.workers[index] = Worker(index, process, mine, time.monotonic())
         self._on_spawn(mine)
         log.debug(event("worker", "success", index=index, pid=process.pid))
+
+    def channels(self) -> list:
+        """The acceptor's end of every worker's channel (a process forked later closes them)."""
+        return [w.channel for w in self.workers.values()]
 
     def idle(self) -> list[Worker]:
         return [w for w in self.workers.values() if not w.conn_ids]

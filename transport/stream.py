@@ -133,7 +133,11 @@ class MessageStream:
 
     def _receive(self) -> None:
         data = self._sock.recv(RECV_BYTES)
-        if data:
-            self._buffer.feed(data)
-        else:
+        if not data:
             self._eof = True
+            return
+        self._buffer.feed(data)
+        # TLS: plaintext OpenSSL has decrypted but not returned yet is invisible to poll.
+        pending = getattr(self._sock, "pending", None)
+        while pending is not None and pending() > 0:
+            self._buffer.feed(self._sock.recv(RECV_BYTES))

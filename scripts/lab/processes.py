@@ -4,6 +4,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -22,10 +23,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def answers_ping(port: int, timeout: float = 2) -> bool:
-    """Whether a server on 127.0.0.1:port answers PING with PONG now."""
+def answers_ping(port: int, timeout: float = 2, tls: ssl.SSLContext | None = None) -> bool:
+    """Whether a server on 127.0.0.1:port answers PING with PONG now (over TLS with tls)."""
     try:
-        peer = Peer(port, timeout=timeout)
+        peer = Peer(port, timeout=timeout, tls=tls)
     except OSError:
         return False
     try:
@@ -56,8 +57,21 @@ def alive(pid: int) -> bool:
 class Peer:
     """A raw protocol connection, one request and one answer at a time."""
 
-    def __init__(self, port: int, timeout: float = 20) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(
+        self,
+        port: int,
+        timeout: float = 20,
+        tls: ssl.SSLContext | None = None,
+        server_name: str = "localhost",
+    ) -> None:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if tls is not None:
+            try:
+                sock = tls.wrap_socket(sock, server_hostname=server_name)
+            except BaseException:
+                sock.close()
+                raise
+        self.sock = sock
         self.stream = MessageStream(self.sock)
         self.timeout = timeout
 
@@ -102,8 +116,16 @@ def served_peer(port: int, message) -> "Peer | None":
 class Server:
     """`python -m server` as a real process, its log captured to a file."""
 
-    def __init__(self, storage_dir: Path, log_path: Path, port: int | None = None, **env) -> None:
+    def __init__(
+        self,
+        storage_dir: Path,
+        log_path: Path,
+        port: int | None = None,
+        client_tls: ssl.SSLContext | None = None,  # to ask it PING when it speaks TLS
+        **env,
+    ) -> None:
         self.port = port or free_port()
+        self.client_tls = client_tls
         self.storage_dir = storage_dir
         self.log_path = log_path
         self.env = {
@@ -132,7 +154,7 @@ class Server:
     def ready(self) -> bool:
         if self.proc.poll() is not None:
             raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.logs()}")
-        return answers_ping(self.port)
+        return answers_ping(self.port, tls=self.client_tls)
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
