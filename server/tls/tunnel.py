@@ -6,6 +6,7 @@ import ssl
 
 READ_BYTES = 64 * 1024
 TLS_HANDSHAKE_RECORD = 0x16  # every TLS connection begins with a handshake record
+SSL2_HELLO = 0x80  # an old client's SSLv2-format hello: TLS, refused by OpenSSL, not plaintext
 
 
 class NotTLS(Exception):
@@ -31,7 +32,7 @@ class Tunnel:
         would be invisible to epoll."""
         if not self._seen_bytes and data:
             self._seen_bytes = True
-            if data[0] != TLS_HANDSHAKE_RECORD:
+            if data[0] not in (TLS_HANDSHAKE_RECORD, SSL2_HELLO):
                 raise NotTLS()
         self._incoming.write(data)
         if not self.established:
@@ -45,13 +46,16 @@ class Tunnel:
         chunks = []
         while not self.peer_closed:
             try:
-                chunks.append(self._tls.read(READ_BYTES))
+                chunk = self._tls.read(READ_BYTES)
             except ssl.SSLWantReadError:
                 break
             except ssl.SSLZeroReturnError:
-                self.peer_closed = True
+                chunk = b""
             except ssl.SSLError as exc:
                 raise TLSFailure(_reason(exc)) from None
+            if not chunk:  # the client's close_notify (read says so with b"")
+                self.peer_closed = True
+            chunks.append(chunk)
         return b"".join(chunks)
 
     def send(self, plaintext: bytes) -> None:

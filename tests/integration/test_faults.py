@@ -126,7 +126,8 @@ def test_an_end_the_disk_cannot_record_is_answered_wait_and_the_client_retries(l
     lottery.verify()
     logs = [runs[0][1].read_text() for runs in lottery.clients.values()]
     told = [log for log in logs if "action: fin_apuestas | result: fail" in log]
-    assert len(told) == 1 and "the END was not recorded, send it again later" in told[0]
+    # Every END of the commit that failed is told (ENDs of several agencies may share it).
+    assert told and all("the END was not recorded, send it again later" in t for t in told)
 
 
 def test_an_error_right_after_the_draw_committed_still_releases_every_winners(lottery):

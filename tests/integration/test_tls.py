@@ -137,7 +137,10 @@ def test_record_boundaries_do_not_matter(tls_server, certs):
     message = encode(Bets(tuple(second), len(first)))
     peer.send_raw(message)
     assert peer.answer().result == "success"
+    # The client's close_notify: the server closes too, with its own.
+    peer.sock.unwrap()
     peer.close()
+    assert tls_peer(server, certs).request(Ping()) == PONG
     stored = (server.storage_dir / "bets.csv").read_text().count("\n")
     assert stored == len(first) + len(second)
 
@@ -333,3 +336,31 @@ def test_a_key_readable_by_others_is_warned_about(make_server, certs, tmp_path):
     loose.chmod(0o644)
     server = make_server(client_tls=certs.client(), TLS_CERT=certs.cert, TLS_KEY=loose).start()
     assert "readable by others (mode 0644): chmod 600 it" in server.logs()
+
+
+def test_sslyze_finds_the_lottery_port_compliant_with_mozilla_intermediate(tls_server, certs):
+    """Everything but the private CA's path validation (no public store trusts it)."""
+    from sslyze import Scanner, ServerNetworkLocation, ServerScanRequest
+    from sslyze.mozilla_tls_profile.tls_config_checker import (
+        SCAN_COMMANDS_NEEDED_BY_MOZILLA_CHECKER,
+        MozillaTlsConfiguration,
+        ServerNotCompliantWithTlsConfiguration,
+        TlsConfigurationEnum,
+        check_server_against_tls_configuration,
+    )
+
+    server = tls_server().start()
+    scanner = Scanner()
+    scanner.queue_scans([ServerScanRequest(
+        server_location=ServerNetworkLocation("127.0.0.1", server.port),
+        scan_commands=SCAN_COMMANDS_NEEDED_BY_MOZILLA_CHECKER,
+    )])  # fmt: skip
+    (result,) = list(scanner.get_results())
+    profile = MozillaTlsConfiguration.get(TlsConfigurationEnum.MOZILLA_INTERMEDIATE)
+    with pytest.raises(ServerNotCompliantWithTlsConfiguration) as raised:
+        check_server_against_tls_configuration(result, profile)
+    assert set(raised.value.issues) == {"certificate_path_validation"}, raised.value.issues
+    curves = {c.name for c in result.scan_result.elliptic_curves.result.supported_curves}
+    assert curves == {"X25519", "secp256r1", "secp384r1"}  # P-256 by its SECG name
+    assert tls_peer(server, certs).request(Ping()) == PONG  # still serving
+
