@@ -15,12 +15,13 @@ find_python = for c in python3.13 python3.14 python3; do \
 	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then \
 	    command -v $$c; exit 0; fi; done; exit 1
 
-.PHONY: status help install test unit integration lint format run data db up down logs docker-image docker-compose-up docker-compose-down docker-compose-logs bench bench-agencies bench-scale chaos clean
+.PHONY: certs status help install test unit integration lint format run data db up down logs docker-image docker-compose-up docker-compose-down docker-compose-logs bench bench-agencies bench-scale chaos clean
 
 help:
 	@echo "make run      start the server and $(AGENCIES) agency clients locally (no Docker)"
 	@echo "make test     run the whole test suite"
 	@echo "make lint     ruff check + ruff format --check"
+	@echo "make certs    a local CA and server certificate in .data/tls (make run/up use TLS; TLS=0 make run: plaintext)"
 	@echo "make data     generate .data/agency-<i>.csv (AGENCIES=$(AGENCIES) BETS=$(BETS))"
 	@echo "make db       SQL shell on .data/bets.db"
 	@echo "make up/down/logs   the same system in containers (course names: make docker-compose-up ...)"
@@ -63,8 +64,13 @@ db: install
 	  else $(PY) -m sqlite3 $(STORAGE_DIR)/bets.db; fi
 
 DATA ?= .data
+# TLS=0: the lottery port in clear (make run); TLS=1: benches run plaintext and TLS.
+TLS ?=
 run: install
-	@$(PY) -m scripts.run_local --agencies $(AGENCIES) --bets $(BETS) --data $(DATA)
+	@$(PY) -m scripts.run_local --agencies $(AGENCIES) --bets $(BETS) --data $(DATA) $(if $(filter 0,$(TLS)),--plaintext,)
+
+certs: install
+	@$(PY) -m scripts.certs --out .data/tls
 
 data: install
 	$(PY) -m scripts.gen_data --agencies $(AGENCIES) --bets $(BETS) --out $(DATA)
@@ -75,7 +81,8 @@ COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose
 up: install
 	@for i in $$(seq 1 $(AGENCIES)); do test -f .data/agency-$$i.csv || { $(PY) -m scripts.gen_data --agencies $(AGENCIES) --bets $(BETS) --out .data; break; }; done
 	@$(PY) -m scripts.keys --agencies $(AGENCIES) --out .data/keys
-	@$(PY) scripts/compose.py .compose.tmp $(AGENCIES) --keys --keep-id $(COMPOSE_FILE) --status-port $(STATUS_PORT) >/dev/null && \
+	@$(PY) -m scripts.certs --out .data/tls
+	@$(PY) scripts/compose.py .compose.tmp $(AGENCIES) --keys --tls --keep-id $(COMPOSE_FILE) --status-port $(STATUS_PORT) >/dev/null && \
 	  if cmp -s .compose.tmp $(COMPOSE_FILE); then rm .compose.tmp; echo "$(COMPOSE_FILE) unchanged: continuing its lottery"; \
 	  else mv .compose.tmp $(COMPOSE_FILE); echo "wrote $(COMPOSE_FILE) for $(AGENCIES) agencies: a new lottery"; fi
 	@mkdir -p .data/rejects

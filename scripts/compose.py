@@ -1,6 +1,6 @@
 """Write a docker compose file for one server and N agency clients (used by generar-compose.sh).
 
-python3 scripts/compose.py <output-file> <N> [--keys] [--keep-id FILE] [--status-port PORT]
+python3 scripts/compose.py <output-file> <N> [--keys] [--tls] [--keep-id FILE] [--status-port PORT]
 
 Each file names a fresh lottery (LOTTERY_ID: a UTC timestamp and a random suffix), so every
 generated deployment begins its own lottery, while restarting the containers of one file
@@ -36,7 +36,7 @@ def fresh_lottery_id() -> str:
 
 
 def server_service(
-    agencies: int, lottery_id: str, keys: bool = False, status_port: int = 0
+    agencies: int, lottery_id: str, keys: bool = False, status_port: int = 0, tls: bool = False
 ) -> dict:
     service = {
         "container_name": "server",
@@ -62,13 +62,19 @@ def server_service(
     if keys:
         service["environment"].append("AGENCY_KEYS=/keys/agencies.keys")
         service["volumes"].append("./.data/keys/agencies.keys:/keys/agencies.keys:ro")
+    if tls:  # the server's certificate and key (only the server gets the key)
+        service["environment"] += ["TLS_CERT=/tls/server.pem", "TLS_KEY=/tls/server.key"]
+        service["volumes"] += [
+            "./.data/tls/server.pem:/tls/server.pem:ro",
+            "./.data/tls/server.key:/tls/server.key:ro",
+        ]
     if status_port:  # make up: the page on this machine only; the bare file publishes nothing
         service["environment"].append("STATUS_HOST=0.0.0.0")
         service["ports"] = [f"127.0.0.1:{status_port}:8080"]
     return service
 
 
-def client_service(agency: int, keys: bool = False) -> dict:
+def client_service(agency: int, keys: bool = False, tls: bool = False) -> dict:
     service = {
         "container_name": f"client{agency}",
         "image": "client:latest",
@@ -92,15 +98,21 @@ def client_service(agency: int, keys: bool = False) -> dict:
     if keys:  # its own key only, read-only
         service["environment"].append("CLI_KEY_PATH=/keys/agency.key")
         service["volumes"].append(f"./.data/keys/agency-{agency}.key:/keys/agency.key:ro")
+    if tls:  # the CA certificate only; the name checked is the host "server"
+        service["environment"].append("CLI_TLS_CA=/tls/ca.pem")
+        service["volumes"].append("./.data/tls/ca.pem:/tls/ca.pem:ro")
     return service
 
 
-def compose(agencies: int, lottery_id: str, keys: bool = False, status_port: int = 0) -> dict:
+def compose(
+    agencies: int, lottery_id: str, keys: bool = False, status_port: int = 0, tls: bool = False
+) -> dict:
     """The compose document; no top-level `name:` so docker-compose 1.29 accepts it. With
-    keys, the server reads .data/keys/agencies.keys and each client its own key file."""
-    services = {"server": server_service(agencies, lottery_id, keys, status_port)}
+    keys, the server reads .data/keys/agencies.keys and each client its own key file; with
+    tls, the server speaks TLS with .data/tls/server.* and each client verifies it."""
+    services = {"server": server_service(agencies, lottery_id, keys, status_port, tls)}
     for agency in range(1, agencies + 1):
-        services[f"client{agency}"] = client_service(agency, keys)
+        services[f"client{agency}"] = client_service(agency, keys, tls)
     return {"services": services, "networks": {NETWORK: {"driver": "bridge"}}}
 
 
@@ -138,22 +150,25 @@ def _scalar(value) -> str:
 _LOTTERY_ID_LINE = re.compile(r'"LOTTERY_ID=([^"]*)"')
 
 
-def render(agencies: int, keys: bool, keep_from: "str | None", status_port: int = 0) -> str:
+def render(
+    agencies: int, keys: bool, keep_from: "str | None", status_port: int = 0, tls: bool = False
+) -> str:
     """The file's text: with keep_from's lottery id if that alone would make them differ."""
     if keep_from and os.path.exists(keep_from):
         with open(keep_from, encoding="utf-8") as f:
             existing = f.read()
         found = _LOTTERY_ID_LINE.search(existing)
         if found:
-            text = to_yaml(compose(agencies, found.group(1), keys, status_port)) + "\n"
+            text = to_yaml(compose(agencies, found.group(1), keys, status_port, tls)) + "\n"
             if text == existing:
                 return text
-    return to_yaml(compose(agencies, fresh_lottery_id(), keys, status_port)) + "\n"
+    return to_yaml(compose(agencies, fresh_lottery_id(), keys, status_port, tls)) + "\n"
 
 
 def main(argv: list) -> int:
     keys = "--keys" in argv  # make up: run with agency keys (see scripts/keys.py)
-    argv = [a for a in argv if a != "--keys"]
+    tls = "--tls" in argv  # make up: TLS on the lottery port (see scripts/certs.py)
+    argv = [a for a in argv if a not in ("--keys", "--tls")]
     keep_from, status_port = None, 0
     if "--status-port" in argv:  # make up: publish the status page on 127.0.0.1:<port>
         at = argv.index("--status-port")
@@ -173,7 +188,7 @@ def main(argv: list) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     output, agencies = argv[0], int(argv[1])
-    text = render(agencies, keys, keep_from, status_port)
+    text = render(agencies, keys, keep_from, status_port, tls)
     with open(output, "w", encoding="utf-8") as f:
         f.write(text)
     print(f"wrote {output}: server + {agencies} clients")

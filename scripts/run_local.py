@@ -1,6 +1,9 @@
 """make run: the server and N agency clients as local processes, output like compose.
 
-python -m scripts.run_local [--agencies N] [--data .data] [--bets 16000]
+python -m scripts.run_local [--agencies N] [--data .data] [--bets 16000] [--plaintext]
+
+TLS with agency keys by default (certificates from `make certs` in <data>/tls, keys in
+<data>/keys); --plaintext runs the lottery port in clear (keys still on).
 """
 
 import argparse
@@ -14,7 +17,9 @@ import threading
 import time
 from pathlib import Path
 
+from client.config import tls_context as tls_client_context
 from scripts import gen_data, keys
+from scripts.certs import CertsError, ensure_certs
 from scripts.compose import fresh_lottery_id
 from scripts.lab.processes import answers_ping
 from storage.inspection import summary
@@ -52,12 +57,12 @@ def start(name: str, module: str, env: dict, lines: list, out_lock):
     return proc, thread
 
 
-def wait_ready(port: int, server: subprocess.Popen, timeout: float = 30) -> bool:
+def wait_ready(port: int, server: subprocess.Popen, tls=None, timeout: float = 30) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
             return False
-        if answers_ping(port):
+        if answers_ping(port, tls=tls):
             return True
         time.sleep(0.05)
     return False
@@ -68,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agencies", type=int, default=5)
     parser.add_argument("--data", type=Path, default=ROOT / ".data")
     parser.add_argument("--bets", type=int, default=16000, help="bets per agency if generating")
+    parser.add_argument("--plaintext", action="store_true", help="no TLS on the lottery port")
     args = parser.parse_args(argv)
     data: Path = args.data.resolve()
     if args.agencies < 1:
@@ -83,6 +89,16 @@ def main(argv: list[str] | None = None) -> int:
             ["--agencies", str(args.agencies), "--bets", str(args.bets), "--out", str(data)]
         )
     server_keys = keys.ensure_keys(data / "keys", args.agencies)
+    tls_env, client_tls, tls_context = {}, {}, None
+    if not args.plaintext:
+        try:
+            certs = ensure_certs(data / "tls")
+        except CertsError as exc:
+            print(f"run      | error: {exc} (or run with TLS=0)", file=sys.stderr)
+            return 1
+        tls_env = {"TLS_CERT": str(certs["server.pem"]), "TLS_KEY": str(certs["server.key"])}
+        client_tls = {"CLI_TLS_CA": str(certs["ca.pem"])}  # the CA only, never the key
+        tls_context = tls_client_context(certs["ca.pem"])
 
     out_lock = threading.Lock()
     port, status_port = free_port(), free_port()
@@ -98,13 +114,14 @@ def main(argv: list[str] | None = None) -> int:
             "LOTTERY_ID": fresh_lottery_id(),
             "AGENCY_KEYS": str(server_keys),
             "STATUS_PORT": str(status_port),
+            **tls_env,
         },
         server_lines,
         out_lock,
     )
     # Ctrl-C reaches every process of the group; we only wait for them to finish.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if not wait_ready(port, server):
+    if not wait_ready(port, server, tls_context):
         print("run      | the server did not start (see its lines above)", file=sys.stderr)
         server.kill()
         return 1
@@ -121,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             "CLI_DATA_PATH": str(data / f"agency-{agency}.csv"),
             "CLI_REJECTS_PATH": str(data / "rejects" / f"agency-{agency}.rejected.csv"),
             "CLI_KEY_PATH": str(data / "keys" / f"agency-{agency}.key"),
+            **client_tls,
         }
         proc, thread = start(f"client{agency}", "client", env, lines, out_lock)
         clients[agency] = (proc, thread, lines)

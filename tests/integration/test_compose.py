@@ -97,6 +97,23 @@ def test_only_make_ups_file_publishes_the_status_page_and_on_loopback_only(tmp_p
     assert "STATUS_HOST=0.0.0.0" in server["environment"]
 
 
+def test_make_ups_file_speaks_tls_with_the_key_in_the_server_only_the_bare_file_in_clear(tmp_path):
+    bare = tmp_path / "bare.yaml"
+    assert generate(tmp_path, str(bare), "2").returncode == 0
+    assert "TLS" not in bare.read_text() and "/tls/" not in bare.read_text()
+    made = tmp_path / "made.yaml"
+    command = [sys.executable, "scripts/compose.py", str(made), "2", "--keys", "--tls"]
+    assert subprocess.run(command, cwd=ROOT, capture_output=True).returncode == 0
+    services = yaml.safe_load(made.read_text())["services"]
+    server = services.pop("server")
+    assert {"TLS_CERT=/tls/server.pem", "TLS_KEY=/tls/server.key"} <= set(server["environment"])
+    assert "./.data/tls/server.key:/tls/server.key:ro" in server["volumes"]
+    for client in services.values():
+        assert "CLI_TLS_CA=/tls/ca.pem" in client["environment"]
+        mounted = [v for v in client["volumes"] if "/tls/" in v]
+        assert mounted == ["./.data/tls/ca.pem:/tls/ca.pem:ro"]  # the CA only: no key
+
+
 def test_make_ups_keep_id_keeps_an_unchanged_files_lottery_and_only_that(tmp_path):
     def compose(*args):
         command = [sys.executable, "scripts/compose.py", *args]
@@ -208,6 +225,7 @@ def test_make_up_runs_the_lottery_in_containers(tmp_path):
             ["docker", "logs", "server"], capture_output=True, text=True
         ).stderr
         assert server_logs.count("action: sorteo | result: success") == 1
+        assert "transport: tls" in server_logs and "mode: keys" in server_logs
     finally:
         down = make("down")
     assert down.returncode == 0, down.stderr

@@ -46,6 +46,12 @@ def test_make_run_stores_everything_and_each_agency_gets_the_winners_its_data_ho
         )
         assert (tmp_path / "keys" / f"agency-{agency}.key").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "keys" / "agencies.keys").stat().st_mode & 0o777 == 0o600
+    # And with TLS: a local CA and server certificate made by `make certs`'s script.
+    assert re.search(r"^server   \| .*action: listen \| result: success \| port: \d+ \| transport: tls",
+                     out.stdout, re.M)  # fmt: skip
+    assert (tmp_path / "tls").stat().st_mode & 0o777 == 0o700
+    for key in ("ca.key", "server.key"):
+        assert (tmp_path / "tls" / key).stat().st_mode & 0o777 == 0o600
     check = subprocess.run(
         [sys.executable, "-m", "storage", "--dir", str(tmp_path), "check"],
         cwd=ROOT,

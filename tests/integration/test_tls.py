@@ -363,4 +363,3 @@ def test_sslyze_finds_the_lottery_port_compliant_with_mozilla_intermediate(tls_s
     curves = {c.name for c in result.scan_result.elliptic_curves.result.supported_curves}
     assert curves == {"X25519", "secp256r1", "secp384r1"}  # P-256 by its SECG name
     assert tls_peer(server, certs).request(Ping()) == PONG  # still serving
-

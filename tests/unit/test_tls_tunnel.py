@@ -83,7 +83,7 @@ def test_plaintext_first_is_not_tls(pair):
 
 
 def test_garbage_after_a_hello_is_a_tls_failure_with_a_reason(pair):
-    tunnel, client, incoming, outgoing = pair
+    tunnel, client, _, outgoing = pair
     with pytest.raises(ssl.SSLWantReadError):
         client.do_handshake()
     tunnel.receive(outgoing.read())
@@ -117,7 +117,7 @@ def test_a_client_that_does_not_trust_the_ca_fails_its_handshake(certs, tmp_path
     incoming.write(tunnel.outgoing())
     with pytest.raises(ssl.SSLCertVerificationError):
         client.do_handshake()
-    with pytest.raises(TLSFailure, match="(?i)unknown.ca"):
+    with pytest.raises(TLSFailure, match=r"(?i)unknown.ca"):
         tunnel.receive(outgoing.read())  # the client's alert says why
 
 
