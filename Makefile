@@ -109,11 +109,11 @@ docker-compose-logs: logs
 
 BENCH_RUNS ?= 5
 bench: install
-	BENCH_RUNS=$(BENCH_RUNS) $(if $(filter-out .data,$(DATA)),DATA=$(DATA)) $(PY) -m scripts.bench
+	TLS=$(TLS) BENCH_RUNS=$(BENCH_RUNS) $(if $(filter-out .data,$(DATA)),DATA=$(DATA)) $(PY) -m scripts.bench
 
 # AGENCIES and BETS default to a national round here (1,000 x 80), not make run's 5 x 16,000.
 bench-agencies: install
-	AGENCIES=$(if $(filter command line environment,$(origin AGENCIES)),$(AGENCIES),1000) \
+	TLS=$(TLS) AGENCIES=$(if $(filter command line environment,$(origin AGENCIES)),$(AGENCIES),1000) \
 	  BETS=$(if $(filter command line environment,$(origin BETS)),$(BETS),80) \
 	  $(PY) -m scripts.bench_agencies
 

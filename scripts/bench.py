@@ -86,17 +86,17 @@ def stamp_of(line: str) -> float:
     return datetime.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
-def wait_ping(port: int, proc: subprocess.Popen) -> None:
+def wait_ping(port: int, proc: subprocess.Popen, tls=None) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
-        if answers_ping(port):
+        if answers_ping(port, tls=tls):
             return
         time.sleep(0.01)
     raise RuntimeError("the server did not start")
 
 
-def pipeline_run(data: Path, agencies: int, work: Path) -> dict:
-    """One end-to-end run on a fresh storage folder; returns its figures."""
+def pipeline_run(data: Path, agencies: int, work: Path, certs=None) -> dict:
+    """One end-to-end run on a fresh storage folder (over TLS with certs); its figures."""
     storage = work / "storage"
     shutil.rmtree(storage, ignore_errors=True)
     port = free_port()
@@ -112,11 +112,12 @@ def pipeline_run(data: Path, agencies: int, work: Path) -> dict:
             "STORAGE_DIR": str(storage),
             "AGENCIES": str(agencies),
             "STATUS_PORT": str(status_port),
+            **(certs.server_env() if certs else {}),
         },
         stdout=server_log,
         stderr=subprocess.STDOUT,
     )
-    wait_ping(port, server)
+    wait_ping(port, server, certs.client() if certs else None)
     sampler = PeakSampler()
     sampler.roots["server"] = server.pid
     sampler.start()
@@ -136,6 +137,7 @@ def pipeline_run(data: Path, agencies: int, work: Path) -> dict:
                 "CLI_SERVER_ADDRESS": f"127.0.0.1:{port}",
                 "CLI_DATA_PATH": str(data / f"agency-{agency}.csv"),
                 "CLI_REJECTS_PATH": str(work / f"rejects-{agency}.csv"),
+                **({"CLI_TLS_CA": str(certs.ca)} if certs else {}),
             },
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -228,6 +230,17 @@ def describe(values: list[float]) -> str:
 
 # STATUS=1: the status listener on, scraped every 100 ms (/status.json and /metrics).
 SCRAPE = os.environ.get("STATUS", "0") not in ("", "0")
+# TLS=1: every run twice, in clear and over TLS, alternating (the same machine weather).
+TLS = os.environ.get("TLS", "0") not in ("", "0")
+KEYS = [
+    ("wall_s", "end to end, s"),
+    ("bets_per_s", "bets per second"),
+    ("end_to_winners_ms", "last END -> last winners, ms"),
+    ("server_cpu_s", "server CPU, s"),
+    ("clients_cpu_s", "clients CPU (all of them), s"),
+    ("server_peak_pss_mb", "server peak PSS (all processes), MB"),
+    ("client_peak_pss_mb", "client peak PSS, MB"),
+]
 
 
 def main() -> int:
@@ -241,35 +254,34 @@ def main() -> int:
     agencies = len(list(data.glob("agency-*.csv")))
     print(f"bench: {agencies} agencies from {data}, {runs} runs after a warm-up, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, status listener "
-          f"{'on, scraped every 100 ms' if SCRAPE else 'off'}", flush=True)  # fmt: skip
-    pipeline_run(data, agencies, work)  # warm-up: page cache, pyc files
-    results = []
+          f"{'on, scraped every 100 ms' if SCRAPE else 'off'}, "
+          f"{'plaintext and TLS, alternating' if TLS else 'plaintext'}", flush=True)  # fmt: skip
+    modes = {"plaintext": None}
+    if TLS:
+        from scripts.lab.tls import make_certs
+
+        modes["tls"] = make_certs(work / "tls")
+    for certs in modes.values():
+        pipeline_run(data, agencies, work, certs)  # warm-up: page cache, pyc files
+    by_mode = {mode: [] for mode in modes}
     for i in range(1, runs + 1):
-        r = pipeline_run(data, agencies, work)
-        results.append(r)
-        print(
-            f"run {i}: {r['bets']} bets in {r['wall_s']:.3f} s ({r['bets_per_s']:,.0f} bets/s), "
-            f"last END -> last winners {r['end_to_winners_ms']:.1f} ms, server CPU "
-            f"{r['server_cpu_s']:.2f} s (clients {r['clients_cpu_s']:.2f} s), peak PSS server {r['server_peak_pss_mb']:.1f} MB, "
-            f"client {r['client_peak_pss_mb']:.1f} MB",
-            flush=True,
-        )
+        for mode, certs in modes.items():
+            r = pipeline_run(data, agencies, work, certs)
+            by_mode[mode].append(r)
+            print(
+                f"run {i} {mode:<9}: {r['bets']} bets in {r['wall_s']:.3f} s ({r['bets_per_s']:,.0f} bets/s), "
+                f"last END -> last winners {r['end_to_winners_ms']:.1f} ms, server CPU "
+                f"{r['server_cpu_s']:.2f} s (clients {r['clients_cpu_s']:.2f} s), peak PSS server {r['server_peak_pss_mb']:.1f} MB, "
+                f"client {r['client_peak_pss_mb']:.1f} MB",
+                flush=True,
+            )
     floor_batches = load_batches(data, agencies, work)
     floors = [storage_run(floor_batches, work) for _ in range(runs)]
     growth = [storage_run(floor_batches, work, "growth", offset=10 * k) for k in range(10)]
     shutil.rmtree(work / "growth", ignore_errors=True)
     shutil.rmtree(work / "floor", ignore_errors=True)
 
-    keys = [
-        ("wall_s", "end to end, s"),
-        ("bets_per_s", "bets per second"),
-        ("end_to_winners_ms", "last END -> last winners, ms"),
-        ("server_cpu_s", "server CPU, s"),
-        ("clients_cpu_s", "clients CPU (all of them), s"),
-        ("server_peak_pss_mb", "server peak PSS (all processes), MB"),
-        ("client_peak_pss_mb", "client peak PSS, MB"),
-    ]
-    print(f"\n{'figure':<38} {'median':>9} {'min':>9} {'max':>9}")
+    keys = list(KEYS)
     if SCRAPE:
         keys += [
             ("status_json_p50_ms", "/status.json during the run p50, ms"),
@@ -277,8 +289,18 @@ def main() -> int:
             ("metrics_p50_ms", "/metrics during the run p50, ms"),
             ("metrics_max_ms", "/metrics during the run max, ms"),
         ]
-    for key, label in keys:
-        print(f"{label:<38} {describe([r[key] for r in results])}")
+    for mode, results in by_mode.items():
+        print(f"\n{mode + ':':<38} {'median':>9} {'min':>9} {'max':>9}")
+        for key, label in keys:
+            print(f"{label:<38} {describe([r[key] for r in results])}")
+    if TLS:
+        print()
+        for key, label in (("wall_s", "end to end"), ("server_cpu_s", "server CPU")):
+            ratio = statistics.median(r[key] for r in by_mode["tls"]) / statistics.median(
+                r[key] for r in by_mode["plaintext"]
+            )
+            print(f"{'TLS / plaintext, ' + label:<38} {ratio:9.2f} x (medians)")
+    print()
     print(f"{'storage only (floor), s':<38} {describe(floors)}")
     print(f"{'storage: 1st load into a growing db, s':<38} {growth[0]:9.3f}")
     print(
@@ -293,7 +315,8 @@ def main() -> int:
         },
         "data": str(data),
         "status_scraped": SCRAPE,
-        "runs": results,
+        "runs": by_mode["plaintext"],
+        "tls_runs": by_mode.get("tls", []),
         "storage_only_s": floors,
         "growing_db_loads_s": growth,
     }

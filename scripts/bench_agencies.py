@@ -14,11 +14,13 @@ import datetime
 import json
 import os
 import random
+import re
 import resource
 import selectors
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -76,7 +78,14 @@ class Agency:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setblocking(False)
         self.buffer = LineBuffer()
-        self.out = bytearray()
+        self.out = bytearray()  # plaintext not sent yet
+        self.wire = self.out  # what goes on the socket: the same bytes, or their TLS records
+        self.tls = None
+        if loop.tls is not None:  # TLS as the client does it, without blocking
+            self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            self.tls = loop.tls.wrap_bio(self.incoming, self.outgoing, server_hostname="localhost")
+            self.handshaken = False
+            self.wire = bytearray()
         self.expect: deque = deque()  # what each awaited answer is for
         self.next_batch = None  # set by the RESUME answer
         self.acked = 0
@@ -84,6 +93,45 @@ class Agency:
         self.sock.connect_ex(loop.address)
         loop.watch(self)
         self.send(encode(Resume(self.agency)), ("resume", 0))
+
+    def encrypt(self) -> None:
+        """TLS: move plaintext into records once the handshake allows (it starts it)."""
+        if self.tls is None:
+            return
+        if not self.handshaken:
+            try:
+                self.tls.do_handshake()
+                self.handshaken = True
+            except ssl.SSLWantReadError:
+                pass
+        if self.handshaken and self.out:
+            self.tls.write(bytes(self.out))
+            self.out.clear()
+        self.wire += self.outgoing.read()
+
+    def decrypt(self, data: bytes) -> bytes:
+        if self.tls is None:
+            return data
+        self.incoming.write(data)
+        if not self.handshaken:
+            self.encrypt()
+            if not self.handshaken:
+                return b""
+        chunks = []
+        while True:
+            try:
+                chunk = self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                chunk = b""
+            if not chunk:  # the server's close_notify
+                if not chunks:
+                    raise ConnectionResetError("closed by the server")
+                break
+            chunks.append(chunk)
+        self.encrypt()
+        return b"".join(chunks)
 
     def send(self, data: bytes, what) -> None:
         self.out += data
@@ -145,8 +193,9 @@ def _prefix_batches(payloads: list[bytes], position: int):
 
 
 class Loop:
-    def __init__(self, address: tuple[str, int]) -> None:
+    def __init__(self, address: tuple[str, int], tls: ssl.SSLContext | None = None) -> None:
         self.address = address
+        self.tls = tls
         self.selector = selectors.DefaultSelector()
         self.timers: list[tuple[float, Agency, object]] = []
         self.pending = 0
@@ -196,28 +245,31 @@ class Loop:
 
     def _handle(self, agency: Agency, events: int) -> None:
         try:
-            if events & selectors.EVENT_WRITE and agency.out:
-                sent = agency.sock.send(agency.out)
-                del agency.out[:sent]
-            if not agency.out and agency.sock is not None:
+            agency.encrypt()
+            if events & selectors.EVENT_WRITE and agency.wire:
+                sent = agency.sock.send(agency.wire)
+                del agency.wire[:sent]
+            if not agency.wire and agency.sock is not None:
                 self.selector.modify(agency.sock, selectors.EVENT_READ, agency)
             if events & selectors.EVENT_READ:
                 data = agency.sock.recv(65536)
                 if not data:
                     raise ConnectionResetError("closed by the server")
-                agency.buffer.feed(data)
+                agency.buffer.feed(agency.decrypt(data))
                 while agency.sock is not None and (line := agency.buffer.next_line()):
                     agency.answer(line, self)
-                if agency.sock is not None and agency.out:
-                    self.want_write(agency)
+                if agency.sock is not None:
+                    agency.encrypt()
+                    if agency.wire:
+                        self.want_write(agency)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             self.retry(agency, None)
 
 
-def run_once(agencies: int, bets: int, work: Path) -> dict:
-    """One lottery of `agencies` x `bets` against a fresh server; its figures."""
+def run_once(agencies: int, bets: int, work: Path, certs=None) -> dict:
+    """One lottery of `agencies` x `bets` against a fresh server (TLS with certs); its figures."""
     storage = work / f"storage-{agencies}"
     shutil.rmtree(storage, ignore_errors=True)
     port = free_port()
@@ -234,12 +286,14 @@ def run_once(agencies: int, bets: int, work: Path) -> dict:
                 "STORAGE_DIR": str(storage),
                 "AGENCIES": str(agencies),
                 "STATUS_PORT": str(status_port),
+                **(certs.server_env() if certs else {}),
             },
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_ping(port, server)
+        tls = certs.client() if certs else None
+        wait_ping(port, server, tls)
         simulated = []
         for agency in range(1, agencies + 1):
             payloads, winners = agency_batches(agency, bets)
@@ -252,7 +306,7 @@ def run_once(agencies: int, bets: int, work: Path) -> dict:
             scraper.start()
         started = time.monotonic()
         driver_cpu = time.process_time()
-        Loop(("127.0.0.1", port)).run(simulated)
+        Loop(("127.0.0.1", port), tls).run(simulated)
         wall = time.monotonic() - started
         driver_cpu = time.process_time() - driver_cpu
         scraped = scraper.stop() if scraper else {}
@@ -267,6 +321,7 @@ def run_once(agencies: int, bets: int, work: Path) -> dict:
     if wrong or code != 0:
         raise RuntimeError(f"wrong winners for agencies {wrong[:10]}; server exit {code}")
     latencies = sorted(x for a in simulated for x in a.latencies)
+    handshakes = re.search(r"handshakes: (\d+) \| handshake_cpu_s: ([\d.]+)", log_path.read_text())
     attempts = [a.attempts for a in simulated]
     return {
         "agencies": agencies,
@@ -283,12 +338,19 @@ def run_once(agencies: int, bets: int, work: Path) -> dict:
         "server_peak_pss_mb": sampler.peaks.get("server", 0) / 1024,
         "server_processes": processes,
         "server_log_mb": log_path.stat().st_size / 2**20,
+        "tls": certs is not None,
+        "tls_handshakes": int(handshakes.group(1)) if handshakes else 0,
+        "tls_handshake_cpu_ms": (
+            float(handshakes.group(2)) * 1000 / max(1, int(handshakes.group(1))) if handshakes else 0
+        ),
         **scraped,
     }
 
 
 # STATUS=1: the status listener on, scraped every 100 ms; its latencies are printed.
 SCRAPE = os.environ.get("STATUS", "0") not in ("", "0")
+# TLS=1: each lottery in clear and over TLS (alternating), with the ratios.
+TLS = os.environ.get("TLS", "0") not in ("", "0")
 
 
 def main() -> int:
@@ -300,23 +362,42 @@ def main() -> int:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     print(f"bench-agencies: {agencies} x {bets} bets, and 5 x 16,000 for comparison, "
-          f"{os.cpu_count()} cores, open files {hard}", flush=True)  # fmt: skip
-    results = [run_once(5, 16000, work), run_once(agencies, bets, work)]
+          f"{os.cpu_count()} cores, open files {hard}"
+          f"{', plaintext and TLS' if TLS else ''}", flush=True)  # fmt: skip
+    certs = None
+    if TLS:
+        from scripts.lab.tls import make_certs
+
+        certs = make_certs(work / "tls")
+    results = []
+    for size in ((5, 16000), (agencies, bets)):
+        results.append(run_once(*size, work))
+        if certs is not None:
+            results.append(run_once(*size, work, certs))
     print(
-        f"\n{'agencies':>8} {'bets':>7} {'wall s':>7} {'bets/s':>8} {'tries/ag':>8} "
+        f"\n{'mode':>9} {'agencies':>8} {'bets':>7} {'wall s':>7} {'bets/s':>8} {'tries/ag':>8} "
         f"{'max':>4} {'p50 ms':>7} {'p99 ms':>7} {'PSS MB':>7} {'procs':>5} {'log MB':>6} "
         f"{'srv CPU':>7} {'drv CPU':>7}"
     )
     for r in results:
         print(
-            f"{r['agencies']:>8} {r['bets']:>7} {r['wall_s']:>7.2f} {r['bets_per_s']:>8.0f} "
+            f"{'tls' if r['tls'] else 'plaintext':>9} {r['agencies']:>8} {r['bets']:>7} {r['wall_s']:>7.2f} {r['bets_per_s']:>8.0f} "
             f"{r['attempts_per_agency']:>8.2f} {r['attempts_max']:>4} {r['ack_p50_ms']:>7.1f} "
             f"{r['ack_p99_ms']:>7.1f} {r['server_peak_pss_mb']:>7.1f} "
             f"{r['server_processes']:>5} {r['server_log_mb']:>6.2f} "
             f"{r['server_cpu_s']:>7.2f} {r['driver_cpu_s']:>7.2f}"
         )
-    ratio = results[1]["wall_s"] / results[0]["wall_s"]
+    plain = [r for r in results if not r["tls"]]
+    ratio = plain[1]["wall_s"] / plain[0]["wall_s"]
     print(f"\nwall time of {agencies} agencies / 5 agencies (same bets driver): {ratio:.2f}x")
+    for r in results:
+        if r["tls"]:
+            (same,) = [p for p in plain if p["agencies"] == r["agencies"]]
+            print(f"{r['agencies']} agencies over TLS / plaintext: wall "
+                  f"{r['wall_s'] / same['wall_s']:.2f}x, server CPU "
+                  f"{r['server_cpu_s'] / same['server_cpu_s']:.2f}x, peak PSS "
+                  f"{r['server_peak_pss_mb']:.1f} MB; {r['tls_handshakes']} handshakes, "
+                  f"{r['tls_handshake_cpu_ms']:.2f} ms of server CPU each")  # fmt: skip
     if SCRAPE:
         for r in results:
             print(f"{r['agencies']} agencies, status scraped every 100 ms: /status.json p50 "

@@ -86,6 +86,9 @@ class TerminatorProcess:
         """Close the channel (it sends close_notify on what is left and exits); its exit
         code, after SIGKILL if it took longer than timeout."""
         if self.channel is not None:
+            # Said, not only closed: processes forked since (the Manager) hold the channel too.
+            with contextlib.suppress(OSError):
+                self.channel.send(b"exit")
             self.channel.close()
             self.channel = None
         if self.process is None:

@@ -11,8 +11,8 @@ not the acceptor loop's.
 
 The acceptor speaks to it over a SOCK_SEQPACKET channel: `ready` or `error` once at start, then
 `conn <peer>` with the socketpair end per established connection; the acceptor sends `stop`
-at shutdown (no more accepting) and closes the channel when it is done (close_notify on
-every connection left, then exit).
+at shutdown (no more accepting) and `exit` when it is done (close_notify on every connection
+left, then exit); the channel's end means the same.
 """
 
 import collections
@@ -293,7 +293,7 @@ class Terminator:
             return
         except OSError:
             message = b""
-        if not message:  # the acceptor is done (or died): close everything and exit
+        if not message or message == b"exit":  # the acceptor is done (or died)
             self.acceptor_gone = True
         elif message == b"stop":
             self._stop_accepting()
@@ -481,6 +481,7 @@ class Terminator:
         (never waiting for the peer's), then close."""
         if self.listener is not None:
             self.listener.close()
+        closed = len(self.links)
         for link in list(self.links.values()):
             if link.tunnel.established and link.closing_since is None:
                 while link.relay is not None and self._read_relay(link):
@@ -494,6 +495,10 @@ class Terminator:
             sock.close()
         self._publish()
         self.epoll.close()
+        totals = self.meters.tls() or {}
+        log.info(event("shutdown", "success", resource="tls connections", closed=closed,
+                       handshakes=int(totals.get("handshakes", 0)),
+                       handshake_cpu_s=f"{totals.get('handshake_cpu', 0.0):.3f}"))  # fmt: skip
 
     # --- meters and logs --------------------------------------------------------------
 

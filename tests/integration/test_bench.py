@@ -19,6 +19,7 @@ def test_bench_runs_the_pipeline_and_writes_its_figures(tmp_path):
             "DATA": str(tmp_path / "data"),
             "BENCH_RUNS": "1",
             "BENCH_OUT": str(tmp_path),
+            "TLS": "1",
         },
         capture_output=True,
         text=True,
@@ -27,7 +28,9 @@ def test_bench_runs_the_pipeline_and_writes_its_figures(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "end to end, s" in result.stdout and "storage only (floor), s" in result.stdout
     report = json.loads((tmp_path / "bench.json").read_text())
-    (run,) = report["runs"]
-    assert run["bets"] == 420
-    assert run["wall_s"] > 0 and run["server_peak_pss_mb"] > 0 and run["end_to_winners_ms"] >= 0
+    for runs in (report["runs"], report["tls_runs"]):  # TLS=1: both modes, alternating
+        (run,) = runs
+        assert run["bets"] == 420
+        assert run["wall_s"] > 0 and run["server_peak_pss_mb"] > 0 and run["end_to_winners_ms"] >= 0
+    assert "TLS / plaintext, end to end" in result.stdout
     assert len(report["growing_db_loads_s"]) == 10
