@@ -341,7 +341,9 @@ def run_once(agencies: int, bets: int, work: Path, certs=None) -> dict:
         "tls": certs is not None,
         "tls_handshakes": int(handshakes.group(1)) if handshakes else 0,
         "tls_handshake_cpu_ms": (
-            float(handshakes.group(2)) * 1000 / max(1, int(handshakes.group(1))) if handshakes else 0
+            float(handshakes.group(2)) * 1000 / max(1, int(handshakes.group(1)))
+            if handshakes
+            else 0
         ),
         **scraped,
     }
@@ -349,8 +351,10 @@ def run_once(agencies: int, bets: int, work: Path, certs=None) -> dict:
 
 # STATUS=1: the status listener on, scraped every 100 ms; its latencies are printed.
 SCRAPE = os.environ.get("STATUS", "0") not in ("", "0")
-# TLS=1: each lottery in clear and over TLS (alternating), with the ratios.
+# TLS=1: each lottery in clear and over TLS (alternating), with the ratios; the large one in
+# PAIRS back-to-back pairs (default 3), whose median ratio is the figure.
 TLS = os.environ.get("TLS", "0") not in ("", "0")
+PAIRS = max(1, int(os.environ.get("PAIRS", "3")))
 
 
 def main() -> int:
@@ -374,6 +378,11 @@ def main() -> int:
         results.append(run_once(*size, work))
         if certs is not None:
             results.append(run_once(*size, work, certs))
+    pairs = []  # TLS / plaintext of back-to-back runs: this machine's noise shows in their spread
+    for _ in range(PAIRS - 1 if certs is not None else 0):
+        plain_run = run_once(agencies, bets, work)
+        tls_run = run_once(agencies, bets, work, certs)
+        pairs.append((plain_run, tls_run))
     print(
         f"\n{'mode':>9} {'agencies':>8} {'bets':>7} {'wall s':>7} {'bets/s':>8} {'tries/ag':>8} "
         f"{'max':>4} {'p50 ms':>7} {'p99 ms':>7} {'PSS MB':>7} {'procs':>5} {'log MB':>6} "
@@ -398,6 +407,16 @@ def main() -> int:
                   f"{r['server_cpu_s'] / same['server_cpu_s']:.2f}x, peak PSS "
                   f"{r['server_peak_pss_mb']:.1f} MB; {r['tls_handshakes']} handshakes, "
                   f"{r['tls_handshake_cpu_ms']:.2f} ms of server CPU each")  # fmt: skip
+    if pairs:
+        big = [r for r in results if r["agencies"] == agencies]
+        pairs.insert(0, (big[0], big[1]))
+        walls = [t["wall_s"] / p["wall_s"] for p, t in pairs]
+        cpus = [t["server_cpu_s"] / p["server_cpu_s"] for p, t in pairs]
+        print(f"{agencies} agencies, {len(pairs)} back-to-back pairs: TLS / plaintext wall "
+              f"median {statistics.median(walls):.2f}x (" + ", ".join(f"{w:.2f}" for w in walls)
+              + f"), server CPU median {statistics.median(cpus):.2f}x, max attempts per agency "
+              f"{max(t['attempts_per_agency'] for _, t in pairs):.2f}, peak PSS over TLS "
+              f"{max(t['server_peak_pss_mb'] for _, t in pairs):.1f} MB")  # fmt: skip
     if SCRAPE:
         for r in results:
             print(f"{r['agencies']} agencies, status scraped every 100 ms: /status.json p50 "
@@ -412,6 +431,7 @@ def main() -> int:
     report["agencies"] = {
         "when": datetime.datetime.now().isoformat(timespec="seconds"),
         "results": results,
+        "tls_pairs": [{"plaintext": p, "tls": t} for p, t in pairs],
         "ratio": ratio,
     }
     report_path.write_text(json.dumps(report, indent=2))

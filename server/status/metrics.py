@@ -75,6 +75,31 @@ class LotteryCollector:
             "Connections closed to make room",
             value=reading["evicted_total"],
         )
+        tls = reading["tls"]
+        if tls is not None:
+            yield GaugeMetricFamily(
+                "lottery_tls_connections",
+                "Established TLS connections (relayed to the acceptor)",
+                value=tls["connections"],
+            )
+            yield GaugeMetricFamily(
+                "lottery_tls_handshakes_in_progress",
+                "TLS handshakes not finished yet",
+                value=tls["handshakes_in_progress"],
+            )
+            handshakes = CounterMetricFamily(
+                "lottery_tls_handshakes",
+                "TLS handshakes by how they ended (success, failed, timeouts, plaintext, evicted)",
+                labels=["result"],
+            )
+            for result, count in tls["handshakes_total"].items():
+                handshakes.add_metric([result], count)
+            yield handshakes
+            yield CounterMetricFamily(
+                "lottery_tls_handshake_cpu_seconds",
+                "CPU time the TLS process spent in handshakes",
+                value=tls["handshake_cpu_seconds_total"],
+            )
         totals_now = self._meters.totals()
         batches = CounterMetricFamily(
             "lottery_batches", "BETS messages answered, by result", labels=["result"]

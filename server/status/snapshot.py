@@ -94,6 +94,7 @@ class Status:
             "workers": {k: int(acceptor[k]) for k in ("busy", "idle")},
             "refused_total": int(acceptor["refused"]),
             "evicted_total": int(acceptor["evicted"]),
+            "tls": _tls(self._meters.tls()),
             "batches": {k: int(v) for k, v in meters["batches"].items()},
             "lottery": None,
             "totals": None,
@@ -171,3 +172,18 @@ class Status:
         points = list(self.history)
         step = max(1, len(points) // 300)  # at most about 300 points for the chart
         return points[::step] + ([points[-1]] if points and (len(points) - 1) % step else [])
+
+
+def _tls(row: dict | None) -> dict | None:
+    """The TLS terminator's counts (None when the lottery port speaks plaintext)."""
+    if row is None:
+        return None
+    return {
+        "connections": int(row["connections"]),
+        "handshakes_in_progress": int(row["in_progress"]),
+        "handshakes_total": {
+            "success": int(row["handshakes"]),
+            **{kind: int(row[kind]) for kind in ("failed", "timeouts", "plaintext", "evicted")},
+        },
+        "handshake_cpu_seconds_total": round(row["handshake_cpu"], 6),
+    }

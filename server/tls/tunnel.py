@@ -56,6 +56,8 @@ class Tunnel:
             if not chunk:  # the client's close_notify (read says so with b"")
                 self.peer_closed = True
             chunks.append(chunk)
+            if not self._incoming.pending and not self._tls.pending():
+                break  # nothing left to decrypt: spare the read that would say so
         return b"".join(chunks)
 
     def send(self, plaintext: bytes) -> None:

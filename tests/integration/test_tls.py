@@ -2,6 +2,7 @@
 boundaries, slow and half-open handshakes, shutdown, what a wire tap sees, whole lotteries."""
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -364,3 +365,36 @@ def test_sslyze_finds_the_lottery_port_compliant_with_mozilla_intermediate(tls_s
     curves = {c.name for c in result.scan_result.elliptic_curves.result.supported_curves}
     assert curves == {"X25519", "secp256r1", "secp384r1"}  # P-256 by its SECG name
     assert tls_peer(server, certs).request(Ping()) == PONG  # still serving
+
+
+def test_the_status_listener_counts_tls_handshakes_and_shows_no_tls_when_plaintext(
+    tls_server, make_server, certs
+):
+    from tests.integration.test_status import get, samples
+
+    status_port = free_port()
+    server = tls_server(STATUS_PORT=status_port).start()
+    peers = [tls_peer(server, certs) for _ in range(3)]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"PING\n")
+        assert sock.recv(200) == NOT_TLS
+
+    def counted():
+        found = samples(get(status_port, "/metrics")[1].decode())
+        done = found.get(("lottery_tls_handshakes_total", (("result", "plaintext"),))) == 1
+        return found if done and found.get(("lottery_tls_connections", ())) == 3 else None
+
+    found = wait_for(counted, what="the TLS counts")
+    # The readiness PING's handshake counts too.
+    assert found[("lottery_tls_handshakes_total", (("result", "success"),))] >= 3
+    assert found[("lottery_tls_handshake_cpu_seconds_total", ())] > 0
+    assert found[("lottery_tls_handshakes_in_progress", ())] == 0
+    tls = json.loads(get(status_port, "/status.json")[1])["tls"]
+    assert tls["connections"] == 3 and tls["handshakes_total"]["plaintext"] == 1
+    for peer in peers:
+        peer.close()
+    plain_status = free_port()
+    make_server(STATUS_PORT=plain_status).start()
+    reading = json.loads(wait_for(lambda: get(plain_status, "/status.json")[1]))
+    assert reading["tls"] is None
+    assert b"lottery_tls_" not in get(plain_status, "/metrics")[1]
