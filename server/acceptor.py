@@ -83,6 +83,7 @@ class Acceptor:
         if config.tls:  # before storage opens: a bad certificate stops the start here
             self.tls = TerminatorProcess(self.ctx, config, self.meters)
             self.tls.start([self.epoll])
+            self.meters.set_tls(enabled=1, up=1)
         storage_lock = self.ctx.Lock()
         rules = Rules(
             lottery_id=config.lottery_id,
@@ -207,6 +208,7 @@ class Acceptor:
 
     def _tls_died(self) -> None:
         self.epoll.unregister(self.tls.fileno())
+        self.meters.set_tls(up=0)  # /readyz: the lottery port does not answer
         code = self.tls.stop(1.0)
         if self.stopping:
             return
@@ -223,6 +225,7 @@ class Acceptor:
             self._tls_restart_at = now + 5 * TLS_RESTART_PAUSE_S
             return
         self._tls_restart_at = None
+        self.meters.set_tls(up=1)
         self.epoll.register(self.tls.fileno(), select.EPOLLIN)
         log.info(event("tls", "success", restarted=True))
 

@@ -28,9 +28,10 @@ ACCEPTOR_FIELDS = (
     "evicted",
 )
 STARTING, SERVING, STOPPING = 0, 1, 2
-# The TLS terminator's row (its one writer; a restarted terminator goes on adding to it).
+# The TLS terminator's row (one writer per cell; a restarted terminator goes on adding to it).
 TLS_FIELDS = (
-    "enabled",
+    "enabled",  # written by the acceptor, like "up"
+    "up",  # 1 while a terminator serves the TLS port (0 between its death and restart)
     "handshakes",  # completed
     "failed",  # refused by OpenSSL (unknown CA, no shared suite, a broken record, ...)
     "timeouts",  # not completed within TLS_HANDSHAKE_TIMEOUT_S

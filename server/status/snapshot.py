@@ -43,8 +43,12 @@ class Status:
         acceptor = self._meters.acceptor()
         phase = int(acceptor["phase"])
         fresh = time.time() - acceptor["heartbeat"] < STALE_LOOP_S
+        tls = self._meters.tls()
+        port_up = tls is None or bool(tls["up"])  # a dead TLS process: the port is closed
         return Health(
-            alive=phase == STARTING or fresh, ready=phase == SERVING and fresh, phase=_PHASES[phase]
+            alive=phase == STARTING or fresh,
+            ready=phase == SERVING and fresh and port_up,
+            phase=_PHASES[phase],
         )
 
     def read(self) -> dict:

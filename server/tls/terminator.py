@@ -161,7 +161,6 @@ class Terminator:
         self.totals = collections.Counter({k: previous.get(k, 0.0) for k in FAILURE_KINDS})
         self.last_error = ""
         self._logged_at = time.monotonic()
-        meters.set_tls(enabled=1)
 
     # --- the loop ---------------------------------------------------------------------
 

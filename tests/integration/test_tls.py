@@ -299,14 +299,21 @@ def test_exactly_once_over_tls_across_a_server_sigkill_and_restart(tmp_path, mak
 
 
 def test_a_dead_tls_process_is_replaced_and_clients_connect_again(tls_server, certs):
-    server = tls_server().start()
+    from tests.integration.test_status import get
+
+    status_port = free_port()
+    server = tls_server(STATUS_PORT=status_port).start()
+    wait_for(lambda: get(status_port, "/readyz")[0] == 200, what="ready")
     before = tls_peer(server, certs)
     assert before.request(Ping()) == PONG
     names = {pid: open(f"/proc/{pid}/comm").read().strip() for pid in children_of(server.proc.pid)}
     (tls_pid,) = [pid for pid, name in names.items() if name == "lottery-tls"]
     os.kill(tls_pid, signal.SIGKILL)
     wait_for(lambda: "the TLS process exited" in server.logs(), what="the acceptor to notice")
+    # Not ready while the lottery port is closed (the restart waits a second), ready after.
+    wait_for(lambda: get(status_port, "/readyz")[0] == 503, what="/readyz to say not ready")
     wait_for(lambda: "restarted: True" in server.logs(), what="a new TLS process")
+    wait_for(lambda: get(status_port, "/readyz")[0] == 200, what="ready again")
     assert tls_peer(server, certs).request(Ping()) == PONG
     assert before.closed_by_server()  # its session died with the process that held it
 
@@ -398,3 +405,18 @@ def test_the_status_listener_counts_tls_handshakes_and_shows_no_tls_when_plainte
     reading = json.loads(wait_for(lambda: get(plain_status, "/status.json")[1]))
     assert reading["tls"] is None
     assert b"lottery_tls_" not in get(plain_status, "/metrics")[1]
+
+
+def test_the_containers_healthcheck_speaks_tls_to_the_tls_port(tls_server, certs):
+    import subprocess
+    import sys
+
+    from scripts.lab.processes import ROOT
+
+    server = tls_server().start()
+    env = {**os.environ, "SERVER_PORT": str(server.port), **certs.server_env()}
+    check = [sys.executable, "-m", "server.healthcheck"]
+    assert subprocess.run(check, cwd=ROOT, env=env, timeout=30).returncode == 0
+    plain = {k: v for k, v in env.items() if not k.startswith("TLS_")}
+    refused = subprocess.run(check, cwd=ROOT, env=plain, capture_output=True, timeout=30)
+    assert refused.returncode == 1 and b"unhealthy" in refused.stderr
