@@ -24,7 +24,10 @@ def main() -> int:
     except Exception as exc:  # any failure means unhealthy; say why
         print(f"unhealthy: {exc!r}", file=sys.stderr)
         return 1
-    return 0 if answer == Response("success", "PONG") else 1
+    if answer != Response("success", "PONG"):
+        print(f"unhealthy: PING answered {answer.result}: {answer.message}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _tls(sock: socket.socket, cert_path: str) -> ssl.SSLSocket:

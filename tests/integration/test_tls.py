@@ -419,4 +419,7 @@ def test_the_containers_healthcheck_speaks_tls_to_the_tls_port(tls_server, certs
     assert subprocess.run(check, cwd=ROOT, env=env, timeout=30).returncode == 0
     plain = {k: v for k, v in env.items() if not k.startswith("TLS_")}
     refused = subprocess.run(check, cwd=ROOT, env=plain, capture_output=True, timeout=30)
-    assert refused.returncode == 1 and b"unhealthy" in refused.stderr
+    assert (
+        refused.returncode == 1
+        and b"unhealthy: PING answered fail: this port speaks TLS" in refused.stderr
+    )
