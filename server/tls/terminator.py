@@ -233,18 +233,19 @@ class Terminator:
             self.handshaking[link.id] = link
             self.by_fd[link.outer_fd] = link
             self._watch(link.outer_fd, _IN, link)
+            if len(self.handshaking) > self.config.tls_max_handshakes:
+                # Only now that a newcomer is here (_room saw the oldest may give way).
+                self._failed("evicted")
+                self._drop(next(iter(self.handshaking.values())))
 
     def _room(self, now: float) -> bool:
+        """Whether one more connection may be accepted (the oldest handshake giving way)."""
         if len(self.links) >= self.max_links:
             return False
         if len(self.handshaking) < self.config.tls_max_handshakes:
             return True
         oldest = next(iter(self.handshaking.values()))
-        if now - oldest.started < EVICTABLE_AFTER_S:
-            return False
-        self._failed("evicted")
-        self._drop(oldest)
-        return True
+        return now - oldest.started >= EVICTABLE_AFTER_S
 
     def _pause_accepting(self) -> None:
         if self.accepting and self.listener is not None:
