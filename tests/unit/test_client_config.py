@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from client.config import CONFIG_PATH, ConfigError, load_config
+from client.config import CONFIG_PATH, ConfigError, load_config, tls_context
 
 
 def env(**values):
@@ -97,3 +97,24 @@ def test_an_unknown_key_is_kept_for_a_warning(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("id: 1\nserver:\n  adress: x:1\n")
     assert load_config({"CLI_CONFIG": str(path)}).unknown_keys == ("server.adress",)
+
+
+def test_tls_is_off_without_a_ca_and_checks_the_hosts_name_unless_told_otherwise(tmp_path):
+    assert load_config(env(CLI_ID="1")).tls_ca is None
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "id: 2\nserver:\n  address: lottery.example:12345\ntls:\n  caPath: /tls/ca.pem\n"
+    )
+    config = load_config({"CLI_CONFIG": str(path)})
+    assert (config.tls_ca, config.server_name) == (Path("/tls/ca.pem"), "lottery.example")
+    config = load_config({"CLI_CONFIG": str(path), "CLI_TLS_SERVER_NAME": "server"})
+    assert config.server_name == "server"
+
+
+def test_a_ca_file_that_is_not_a_certificate_is_refused(tmp_path):
+    bogus = tmp_path / "ca.pem"
+    bogus.write_text("not a certificate\n")
+    with pytest.raises(ValueError, match="cannot load a CA certificate from"):
+        tls_context(bogus)
+    with pytest.raises(ValueError, match="cannot load a CA certificate from"):
+        tls_context(tmp_path / "missing.pem")

@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from protocol import Bets, End, Ping, Winners, decode_response, encode
+from protocol import TLS_ON_PLAINTEXT, Bets, End, Ping, Winners, decode_response, encode
 from scripts.lab.sample import make_bets
 from server.config import CONFIG_PATH, load_config
 from server.conn_state import ConnState, TurnEnd
@@ -161,3 +161,14 @@ def test_an_oversized_message_is_answered_after_the_earlier_ones_then_closed(sto
     got = answers(one[1], 2)
     assert got[0].message == "PONG" and got[1].result == "fail"
     assert "8192" in got[1].message and outcome.end is TurnEnd.CLOSE
+
+
+@pytest.mark.parametrize(
+    "hello", [b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b"\x16\x03\x01\n\x00rest"]
+)
+def test_a_tls_hello_on_the_plain_port_gets_one_clear_line_then_close(store, pairs, hello):
+    (one,) = pairs(1)
+    (outcome,) = turn(store, [one], [hello])  # a partial record, and one holding a \n
+    (got,) = answers(one[1], 1)
+    assert (got.result, got.message) == ("fail", TLS_ON_PLAINTEXT)
+    assert outcome.end is TurnEnd.CLOSE and store.deliveries == []

@@ -42,3 +42,19 @@ def test_the_acceptor_row_and_the_connected_agencies():
     meters.set_connected({1, 3, 99})  # out of range: ignored
     assert meters.acceptor()["phase"] == STOPPING and meters.acceptor()["parked"] == 4
     assert meters.connected() == bytes([0, 1, 0, 1])
+
+
+def test_the_tls_row_is_none_until_enabled_and_a_forked_terminator_adds_to_it():
+    meters = Meters(CTX, workers=1, agencies=1)
+    assert meters.tls() is None  # plaintext: nothing to show
+    meters.set_tls(enabled=1, up=1)
+
+    def terminate():
+        meters.add_tls("handshakes", 3)
+        meters.set_tls(in_progress=2, timeouts=1)
+
+    child = CTX.Process(target=terminate)
+    child.start()
+    child.join()
+    tls = meters.tls()
+    assert (tls["handshakes"], tls["in_progress"], tls["timeouts"], tls["up"]) == (3, 2, 1, 1)

@@ -62,3 +62,28 @@ def test_the_courses_config_file_is_accepted_with_built_in_defaults(tmp_path):
     )
     assert (config.winning_number, config.agencies, config.agency_keys) == (7574, 5, "")
     assert config.unknown_keys == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TLS_CERT": "c.pem"}, "TLS_KEY: required with TLS_CERT"),
+        ({"TLS_KEY": "k.pem"}, "TLS_CERT: required with TLS_KEY"),
+        ({"PLAIN_PORT": "12346"}, "PLAIN_PORT: only with TLS_CERT/TLS_KEY"),
+        ({"TLS_CERT": "c", "TLS_KEY": "k", "PLAIN_PORT": "12345"}, "PLAIN_PORT: 12345 is already"),
+        ({"TLS_CERT": "c", "TLS_KEY": "k", "PLAIN_PORT": "0"}, "PLAIN_PORT: 0 is not in 1..65535"),
+        ({"TLS_MAX_HANDSHAKES": "0"}, "TLS_MAX_HANDSHAKES: 0 is not in 1.."),
+    ],
+)
+def test_the_tls_keys_go_together_and_a_plain_port_only_beside_tls(env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(CONFIG_PATH, environ=env)
+
+
+def test_tls_is_off_by_default_and_on_with_both_files():
+    assert not load_config(CONFIG_PATH, environ={}).tls
+    config = load_config(
+        CONFIG_PATH, environ={"TLS_CERT": "c.pem", "TLS_KEY": "k.pem", "PLAIN_PORT": "12346"}
+    )
+    assert config.tls and config.plain_port == 12346
+    assert (config.tls_handshake_timeout_s, config.tls_max_handshakes) == (10.0, 256)
