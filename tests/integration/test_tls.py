@@ -423,3 +423,53 @@ def test_the_containers_healthcheck_speaks_tls_to_the_tls_port(tls_server, certs
         refused.returncode == 1
         and b"unhealthy: PING answered fail: this port speaks TLS" in refused.stderr
     )
+
+
+def _private_scalar(key_path) -> bytes:
+    import subprocess
+
+    text = subprocess.run(["openssl", "pkey", "-in", str(key_path), "-text", "-noout"],
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    hex_digits = text.split("priv:")[1].split("pub:")[0]
+    return bytes.fromhex("".join(c for c in hex_digits if c in "0123456789abcdef"))
+
+
+def _memory_holds(pid: int, needles: list[bytes]) -> bool:
+    """Whether any needle is in the process's readable private memory (read via /proc)."""
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            fields = line.split()
+            span, perms = fields[0], fields[1]
+            if not perms.startswith("r") or (len(fields) > 5 and fields[5].startswith("[v")):
+                continue
+            start, end = (int(x, 16) for x in span.split("-"))
+            try:
+                mem.seek(start)
+                chunk = mem.read(end - start)
+            except (OSError, ValueError, OverflowError):
+                continue
+            if any(n in chunk for n in needles):
+                return True
+    return False
+
+
+def test_only_the_tls_process_ever_holds_the_private_key(tls_server, certs):
+    """The key is loaded after the fork, by the TLS process alone: neither the acceptor nor a
+    worker (forked from it) has it in memory, in any form the file or OpenSSL keeps it in."""
+    server = tls_server().start()
+    for _ in range(3):
+        assert tls_peer(server, certs).request(Ping()) == PONG
+    scalar = _private_scalar(certs.key)
+    pem_lines = [x.encode() for x in certs.key.read_text().splitlines() if "-----" not in x]
+    # BIGNUMs keep 64-bit limbs little-endian on this machine: the scalar byte-reversed.
+    needles = [scalar, scalar[::-1], *pem_lines]
+    names = {pid: open(f"/proc/{pid}/comm").read().strip() for pid in children_of(server.proc.pid)}
+    (tls_pid,) = [pid for pid, name in names.items() if name == "lottery-tls"]
+    try:
+        assert _memory_holds(tls_pid, needles)  # the control: the scan finds it where it is
+    except PermissionError:
+        pytest.skip("reading another process's memory is not allowed here (ptrace_scope)")
+    others = [server.proc.pid, *(p for p, n in names.items() if n == "lottery-worker")]
+    assert len(others) >= 2
+    for pid in others:
+        assert not _memory_holds(pid, needles), f"{pid} ({names.get(pid, 'acceptor')}) holds it"
