@@ -27,26 +27,29 @@ def main() -> int:
             )
         )
         return 2
-    key = None
-    if config.key_path is not None:
-        try:
-            key = read_key(config.key_path)
-        except ValueError as exc:
-            logging.error(event("config", "fail", error=f"auth.keyPath (CLI_KEY_PATH): {exc}"))
-            return 2
-    tls = None
-    if config.tls_ca is not None:
-        try:
-            tls = tls_context(config.tls_ca)
-        except ValueError as exc:
-            logging.error(event("config", "fail", error=f"tls.caPath (CLI_TLS_CA): {exc}"))
-            return 2
+    try:
+        key = _loaded(config.key_path, read_key, "auth.keyPath (CLI_KEY_PATH)")
+        tls = _loaded(config.tls_ca, tls_context, "tls.caPath (CLI_TLS_CA)")
+    except ConfigError as exc:
+        logging.error(event("config", "fail", error=exc))
+        return 2
     logging.info(event("config", "success", **config.describe()))
     flag = StopFlag()
     code = AgencyClient(config, flag, key, tls).run()
     if flag.stopping:
         logging.info(event("shutdown", "success", signal=flag.name))
     return code
+
+
+def _loaded(path, load, setting: str):
+    """load(path) for a file setting that is set (None when it is not); ConfigError naming
+    the setting if the file cannot be used."""
+    if path is None:
+        return None
+    try:
+        return load(path)
+    except ValueError as exc:
+        raise ConfigError(f"{setting}: {exc}") from None
 
 
 if __name__ == "__main__":

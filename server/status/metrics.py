@@ -53,18 +53,10 @@ class LotteryCollector:
             "1 while the server takes traffic (see /readyz)",
             value=int(reading["server"]["ready"]),
         )
-        connections = GaugeMetricFamily(
-            "lottery_connections", "Client connections by place", labels=["state"]
-        )
-        for state, count in reading["connections"].items():
-            connections.add_metric([state], count)
-        yield connections
-        workers = GaugeMetricFamily(
-            "lottery_workers", "Worker processes by state", labels=["state"]
-        )
-        for state, count in reading["workers"].items():
-            workers.add_metric([state], count)
-        yield workers
+        yield _by(GaugeMetricFamily, "lottery_connections", "Client connections by place",
+                  "state", reading["connections"])  # fmt: skip
+        yield _by(GaugeMetricFamily, "lottery_workers", "Worker processes by state", "state",
+                  reading["workers"])  # fmt: skip
         yield CounterMetricFamily(
             "lottery_connections_refused",
             "Connections answered server busy",
@@ -77,36 +69,23 @@ class LotteryCollector:
         )
         tls = reading["tls"]
         if tls is not None:
-            yield GaugeMetricFamily(
-                "lottery_tls_connections",
-                "Established TLS connections (relayed to the acceptor)",
-                value=tls["connections"],
-            )
-            yield GaugeMetricFamily(
-                "lottery_tls_handshakes_in_progress",
-                "TLS handshakes not finished yet",
-                value=tls["handshakes_in_progress"],
-            )
-            handshakes = CounterMetricFamily(
-                "lottery_tls_handshakes",
-                "TLS handshakes by how they ended (success, failed, timeouts, plaintext, evicted)",
-                labels=["result"],
-            )
-            for result, count in tls["handshakes_total"].items():
-                handshakes.add_metric([result], count)
-            yield handshakes
+            for name, text, key in (
+                ("connections", "Established TLS connections (relayed to the acceptor)", "connections"),
+                ("handshakes_in_progress", "TLS handshakes not finished yet", "handshakes_in_progress"),
+            ):  # fmt: skip
+                yield GaugeMetricFamily(f"lottery_tls_{name}", text, value=tls[key])
+            yield _by(CounterMetricFamily, "lottery_tls_handshakes",
+                      "TLS handshakes by how they ended (success, failed, timeouts, plaintext, "
+                      "evicted)", "result", tls["handshakes_total"])  # fmt: skip
             yield CounterMetricFamily(
                 "lottery_tls_handshake_cpu_seconds",
                 "CPU time the TLS process spent in handshakes",
                 value=tls["handshake_cpu_seconds_total"],
             )
         totals_now = self._meters.totals()
-        batches = CounterMetricFamily(
-            "lottery_batches", "BETS messages answered, by result", labels=["result"]
-        )
-        for result in RESULTS:
-            batches.add_metric([result], totals_now["batches"][result])
-        yield batches
+        batches = {result: totals_now["batches"][result] for result in RESULTS}
+        yield _by(CounterMetricFamily, "lottery_batches", "BETS messages answered, by result",
+                  "result", batches)  # fmt: skip
         cumulative, running = [], 0.0
         for bound, count in zip(
             (*COMMIT_BUCKETS, float("inf")), totals_now["buckets"], strict=True
@@ -119,6 +98,14 @@ class LotteryCollector:
             buckets=cumulative,
             sum_value=totals_now["commit_seconds"],
         )  # fmt: skip
+
+
+def _by(family, name: str, text: str, label: str, counts: dict):
+    """A family with one sample per label value."""
+    found = family(name, text, labels=[label])
+    for value, count in counts.items():
+        found.add_metric([value], count)
+    return found
 
 
 def _bound(value: float) -> str:

@@ -29,6 +29,7 @@ from common.limits import raise_open_files_limit
 from common.logs import event
 from common.signals import die_with_parent, name_process, reset_signals
 from protocol import FAIL, Response, encode
+from server.admission import open_listener
 from server.meters import Meters
 from server.tls.profile import TLSConfigError, key_mode_warning, server_context
 from server.tls.tunnel import READ_BYTES, NotTLS, TLSFailure, Tunnel
@@ -107,7 +108,7 @@ def run_terminator(channel, config, meters: Meters, parent_pid: int, inherited: 
             other.close()
     try:
         context = server_context(config.tls_cert, config.tls_key)
-        listener = _open_listener(config.server_port, config.server_listen_backlog)
+        listener = open_listener(config.server_port, config.server_listen_backlog)
     except TLSConfigError as exc:
         channel.send(f"error {EXIT_CONFIG} {exc}".encode())
         sys.exit(EXIT_CONFIG)
@@ -127,15 +128,6 @@ def run_terminator(channel, config, meters: Meters, parent_pid: int, inherited: 
     finally:
         channel.close()
     sys.exit(code)
-
-
-def _open_listener(port: int, backlog: int) -> socket.socket:
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("", port))
-    listener.listen(backlog)
-    listener.setblocking(False)
-    return listener
 
 
 class Terminator:
