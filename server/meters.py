@@ -39,7 +39,7 @@ TLS_FIELDS = (
     "evicted",  # closed to make room for a newer one (the in-progress cap)
     "in_progress",
     "connections",  # established, relayed to the acceptor
-    "handshake_cpu",  # CPU seconds spent in handshakes
+    "handshake_seconds",  # spent in handshake steps (CPU-bound work)
 )
 
 

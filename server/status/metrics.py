@@ -78,9 +78,9 @@ class LotteryCollector:
                       "TLS handshakes by how they ended (success, failed, timeouts, plaintext, "
                       "evicted)", "result", tls["handshakes_total"])  # fmt: skip
             yield CounterMetricFamily(
-                "lottery_tls_handshake_cpu_seconds",
-                "CPU time the TLS process spent in handshakes",
-                value=tls["handshake_cpu_seconds_total"],
+                "lottery_tls_handshake_seconds",
+                "Time the TLS process spent in handshake steps (CPU-bound work)",
+                value=tls["handshake_seconds_total"],
             )
         totals_now = self._meters.totals()
         batches = {result: totals_now["batches"][result] for result in RESULTS}

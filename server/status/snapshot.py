@@ -189,5 +189,5 @@ def _tls(row: dict | None) -> dict | None:
             "success": int(row["handshakes"]),
             **{kind: int(row[kind]) for kind in ("failed", "timeouts", "plaintext", "evicted")},
         },
-        "handshake_cpu_seconds_total": round(row["handshake_cpu"], 6),
+        "handshake_seconds_total": round(row["handshake_seconds"], 6),
     }
