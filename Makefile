@@ -15,13 +15,14 @@ find_python = for c in python3.13 python3.14 python3; do \
 	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then \
 	    command -v $$c; exit 0; fi; done; exit 1
 
-.PHONY: certs status help install test unit integration lint format run data db up down logs docker-image docker-compose-up docker-compose-down docker-compose-logs bench bench-agencies bench-scale chaos clean
+.PHONY: certs restore-drill status help install test unit integration lint format run data db up down logs docker-image docker-compose-up docker-compose-down docker-compose-logs bench bench-agencies bench-scale chaos clean
 
 help:
 	@echo "make run      start the server and $(AGENCIES) agency clients locally (no Docker)"
 	@echo "make test     run the whole test suite"
 	@echo "make lint     ruff check + ruff format --check"
 	@echo "make certs    a local CA and server certificate in .data/tls (make run/up use TLS; TLS=0 make run: plaintext)"
+	@echo "make restore-drill   restore .data-replica to a scratch folder, check it against .data"
 	@echo "make data     generate .data/agency-<i>.csv (AGENCIES=$(AGENCIES) BETS=$(BETS))"
 	@echo "make db       SQL shell on .data/bets.db"
 	@echo "make up/down/logs   the same system in containers (course names: make docker-compose-up ...)"
@@ -66,11 +67,16 @@ db: install
 DATA ?= .data
 # TLS=0: the lottery port in clear (make run); TLS=1: benches run plaintext and TLS.
 TLS ?=
+REPLICA ?=
 run: install
 	@$(PY) -m scripts.run_local --agencies $(AGENCIES) --bets $(BETS) --data $(DATA) $(if $(filter 0,$(TLS)),--plaintext,)
 
 certs: install
 	@$(PY) -m scripts.certs --out .data/tls
+
+# Restore the replica into a scratch folder, check it, compare it with the live lottery.
+restore-drill: install
+	@$(PY) -m scripts.restore_drill --dir .data --replica .data-replica
 
 data: install
 	$(PY) -m scripts.gen_data --agencies $(AGENCIES) --bets $(BETS) --out $(DATA)
@@ -82,10 +88,10 @@ up: install
 	@for i in $$(seq 1 $(AGENCIES)); do test -f .data/agency-$$i.csv || { $(PY) -m scripts.gen_data --agencies $(AGENCIES) --bets $(BETS) --out .data; break; }; done
 	@$(PY) -m scripts.keys --agencies $(AGENCIES) --out .data/keys
 	@$(PY) -m scripts.certs --out .data/tls
-	@$(PY) scripts/compose.py .compose.tmp $(AGENCIES) --keys --tls --keep-id $(COMPOSE_FILE) --status-port $(STATUS_PORT) >/dev/null && \
+	@$(PY) scripts/compose.py .compose.tmp $(AGENCIES) --keys --tls --replica --keep-id $(COMPOSE_FILE) --status-port $(STATUS_PORT) >/dev/null && \
 	  if cmp -s .compose.tmp $(COMPOSE_FILE); then rm .compose.tmp; echo "$(COMPOSE_FILE) unchanged: continuing its lottery"; \
 	  else mv .compose.tmp $(COMPOSE_FILE); echo "wrote $(COMPOSE_FILE) for $(AGENCIES) agencies: a new lottery"; fi
-	@mkdir -p .data/rejects
+	@mkdir -p .data/rejects .data-replica
 	$(COMPOSE) -f $(COMPOSE_FILE) up -d --build
 	@echo "status page: http://127.0.0.1:$(STATUS_PORT)/   (make status: the same as a table)"
 
@@ -109,7 +115,7 @@ docker-compose-logs: logs
 
 BENCH_RUNS ?= 5
 bench: install
-	TLS=$(TLS) BENCH_RUNS=$(BENCH_RUNS) $(if $(filter-out .data,$(DATA)),DATA=$(DATA)) $(PY) -m scripts.bench
+	TLS=$(TLS) REPLICA=$(REPLICA) BENCH_RUNS=$(BENCH_RUNS) $(if $(filter-out .data,$(DATA)),DATA=$(DATA)) $(PY) -m scripts.bench
 
 # AGENCIES and BETS default to a national round here (1,000 x 80), not make run's 5 x 16,000.
 bench-agencies: install

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from client.batcher import batches
@@ -95,10 +96,27 @@ def wait_ping(port: int, proc: subprocess.Popen, tls=None) -> None:
     raise RuntimeError("the server did not start")
 
 
-def pipeline_run(data: Path, agencies: int, work: Path, certs=None) -> dict:
-    """One end-to-end run on a fresh storage folder (over TLS with certs); its figures."""
+@dataclass(frozen=True)
+class Mode:
+    """How a run differs from the plain one: TLS certificates, a replica."""
+
+    certs: object = None
+    replica_sync: str = ""  # end or commit: Litestream replicates into work/replica
+
+    def server_env(self, work: Path) -> dict:
+        env = self.certs.server_env() if self.certs else {}
+        if self.replica_sync:
+            env |= {"REPLICA_URL": str(work / "replica"), "REPLICA_SYNC": self.replica_sync,
+                    "LOTTERY_ID": "bench"}  # fmt: skip
+        return env
+
+
+def pipeline_run(data: Path, agencies: int, work: Path, mode: Mode = Mode()) -> dict:
+    """One end-to-end run on a fresh storage folder, as mode says; its figures."""
+    certs = mode.certs
     storage = work / "storage"
     shutil.rmtree(storage, ignore_errors=True)
+    shutil.rmtree(work / "replica", ignore_errors=True)
     port = free_port()
     status_port = free_port() if SCRAPE else 0
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -112,7 +130,7 @@ def pipeline_run(data: Path, agencies: int, work: Path, certs=None) -> dict:
             "STORAGE_DIR": str(storage),
             "AGENCIES": str(agencies),
             "STATUS_PORT": str(status_port),
-            **(certs.server_env() if certs else {}),
+            **mode.server_env(work),
         },
         stdout=server_log,
         stderr=subprocess.STDOUT,
@@ -183,6 +201,24 @@ def pipeline_run(data: Path, agencies: int, work: Path, certs=None) -> dict:
     }
 
 
+def restore_seconds(work: Path) -> float:
+    """How long restoring the last run's replica takes, with recovery and the check."""
+    from storage import inspection, recover
+    from storage.replica import normalized_url, replica_for, restore
+
+    scratch = work / "restored"
+    shutil.rmtree(scratch, ignore_errors=True)
+    started = time.perf_counter()
+    restore(scratch, replica_for(scratch, normalized_url(str(work / "replica")), "bench"))
+    recover(scratch)
+    ok, message = inspection.check(scratch)
+    elapsed = time.perf_counter() - started
+    if not ok:
+        raise RuntimeError(f"the restored lottery does not check: {message}")
+    shutil.rmtree(scratch, ignore_errors=True)
+    return elapsed
+
+
 def load_batches(data: Path, agencies: int, work: Path) -> list[tuple[int, list, int]]:
     """Every agency's batches as the client would send them (agency, bets, seq)."""
     out = []
@@ -232,6 +268,8 @@ def describe(values: list[float]) -> str:
 SCRAPE = os.environ.get("STATUS", "0") not in ("", "0")
 # TLS=1: every run twice, in clear and over TLS, alternating (the same machine weather).
 TLS = os.environ.get("TLS", "0") not in ("", "0")
+# REPLICA=end|commit: the same, with Litestream replicating under that REPLICA_SYNC.
+REPLICA = os.environ.get("REPLICA", "")
 KEYS = [
     ("wall_s", "end to end, s"),
     ("bets_per_s", "bets per second"),
@@ -244,6 +282,9 @@ KEYS = [
 
 
 def main() -> int:
+    if REPLICA not in ("", "end", "commit"):
+        print(f"error: REPLICA={REPLICA!r}: end or commit", file=sys.stderr)
+        return 2
     runs = int(os.environ.get("BENCH_RUNS", "5"))
     out = Path(os.environ.get("BENCH_OUT", ROOT / ".data"))
     work = out / "bench"
@@ -255,18 +296,24 @@ def main() -> int:
     print(f"bench: {agencies} agencies from {data}, {runs} runs after a warm-up, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, status listener "
           f"{'on, scraped every 100 ms' if SCRAPE else 'off'}, "
-          f"{'plaintext and TLS, alternating' if TLS else 'plaintext'}", flush=True)  # fmt: skip
-    modes = {"plaintext": None}
+          f"{'plaintext and TLS, alternating' if TLS else 'plaintext'}"
+          f"{f', and with a replica (REPLICA_SYNC={REPLICA})' if REPLICA else ''}", flush=True)  # fmt: skip
+    modes = {"plaintext": Mode()}
     if TLS:
         from scripts.lab.tls import make_certs
 
-        modes["tls"] = make_certs(work / "tls")
-    for certs in modes.values():
-        pipeline_run(data, agencies, work, certs)  # warm-up: page cache, pyc files
-    by_mode = {mode: [] for mode in modes}
+        modes["tls"] = Mode(certs=make_certs(work / "tls"))
+    if REPLICA:
+        modes[f"replica-{REPLICA}"] = Mode(replica_sync=REPLICA)
+    for mode in modes.values():
+        pipeline_run(data, agencies, work, mode)  # warm-up: page cache, pyc files
+    by_mode = {name: [] for name in modes}
+    restores = []
     for i in range(1, runs + 1):
-        for mode, certs in modes.items():
-            r = pipeline_run(data, agencies, work, certs)
+        for mode, settings in modes.items():
+            r = pipeline_run(data, agencies, work, settings)
+            if settings.replica_sync:
+                restores.append(restore_seconds(work))
             by_mode[mode].append(r)
             print(
                 f"run {i} {mode:<9}: {r['bets']} bets in {r['wall_s']:.3f} s ({r['bets_per_s']:,.0f} bets/s), "
@@ -293,13 +340,15 @@ def main() -> int:
         print(f"\n{mode + ':':<38} {'median':>9} {'min':>9} {'max':>9}")
         for key, label in keys:
             print(f"{label:<38} {describe([r[key] for r in results])}")
-    if TLS:
-        print()
+    print()
+    for other in [m for m in by_mode if m != "plaintext"]:
         for key, label in (("wall_s", "end to end"), ("server_cpu_s", "server CPU")):
-            ratio = statistics.median(r[key] for r in by_mode["tls"]) / statistics.median(
+            ratio = statistics.median(r[key] for r in by_mode[other]) / statistics.median(
                 r[key] for r in by_mode["plaintext"]
             )
-            print(f"{'TLS / plaintext, ' + label:<38} {ratio:9.2f} x (medians)")
+            print(f"{other + ' / plaintext, ' + label:<38} {ratio:9.2f} x (medians)")
+    if restores:
+        print(f"{'restore of the replica (+ check), s':<38} {describe(restores)}")
     print()
     print(f"{'storage only (floor), s':<38} {describe(floors)}")
     print(f"{'storage: 1st load into a growing db, s':<38} {growth[0]:9.3f}")
@@ -317,6 +366,8 @@ def main() -> int:
         "status_scraped": SCRAPE,
         "runs": by_mode["plaintext"],
         "tls_runs": by_mode.get("tls", []),
+        "replica_runs": by_mode.get(f"replica-{REPLICA}", []),
+        "restore_s": restores,
         "storage_only_s": floors,
         "growing_db_loads_s": growth,
     }

@@ -1,6 +1,7 @@
 """Write a docker compose file for one server and N agency clients (used by generar-compose.sh).
 
-python3 scripts/compose.py <output-file> <N> [--keys] [--tls] [--keep-id FILE] [--status-port PORT]
+python3 scripts/compose.py <output-file> <N> [--keys] [--tls] [--replica] [--keep-id FILE]
+    [--status-port PORT]
 
 Each file names a fresh lottery (LOTTERY_ID: a UTC timestamp and a random suffix), so every
 generated deployment begins its own lottery, while restarting the containers of one file
@@ -36,7 +37,12 @@ def fresh_lottery_id() -> str:
 
 
 def server_service(
-    agencies: int, lottery_id: str, keys: bool = False, status_port: int = 0, tls: bool = False
+    agencies: int,
+    lottery_id: str,
+    keys: bool = False,
+    status_port: int = 0,
+    tls: bool = False,
+    replica: bool = False,
 ) -> dict:
     service = {
         "container_name": "server",
@@ -68,6 +74,9 @@ def server_service(
             "./.data/tls/server.pem:/tls/server.pem:ro",
             "./.data/tls/server.key:/tls/server.key:ro",
         ]
+    if replica:  # Litestream replicates bets.db into ./.data-replica (mount another disk there)
+        service["environment"].append("REPLICA_URL=file:///replica")
+        service["volumes"].append("./.data-replica:/replica")
     if status_port:  # make up: the page on this machine only; the bare file publishes nothing
         service["environment"].append("STATUS_HOST=0.0.0.0")
         service["ports"] = [f"127.0.0.1:{status_port}:8080"]
@@ -105,12 +114,17 @@ def client_service(agency: int, keys: bool = False, tls: bool = False) -> dict:
 
 
 def compose(
-    agencies: int, lottery_id: str, keys: bool = False, status_port: int = 0, tls: bool = False
+    agencies: int,
+    lottery_id: str,
+    keys: bool = False,
+    status_port: int = 0,
+    tls: bool = False,
+    replica: bool = False,
 ) -> dict:
     """The compose document; no top-level `name:` so docker-compose 1.29 accepts it. With
     keys, the server reads .data/keys/agencies.keys and each client its own key file; with
     tls, the server speaks TLS with .data/tls/server.* and each client verifies it."""
-    services = {"server": server_service(agencies, lottery_id, keys, status_port, tls)}
+    services = {"server": server_service(agencies, lottery_id, keys, status_port, tls, replica)}
     for agency in range(1, agencies + 1):
         services[f"client{agency}"] = client_service(agency, keys, tls)
     return {"services": services, "networks": {NETWORK: {"driver": "bridge"}}}
@@ -151,7 +165,12 @@ _LOTTERY_ID_LINE = re.compile(r'"LOTTERY_ID=([^"]*)"')
 
 
 def render(
-    agencies: int, keys: bool, keep_from: "str | None", status_port: int = 0, tls: bool = False
+    agencies: int,
+    keys: bool,
+    keep_from: "str | None",
+    status_port: int = 0,
+    tls: bool = False,
+    replica: bool = False,
 ) -> str:
     """The file's text: with keep_from's lottery id if that alone would make them differ."""
     if keep_from and os.path.exists(keep_from):
@@ -159,16 +178,18 @@ def render(
             existing = f.read()
         found = _LOTTERY_ID_LINE.search(existing)
         if found:
-            text = to_yaml(compose(agencies, found.group(1), keys, status_port, tls)) + "\n"
+            text = to_yaml(compose(agencies, found.group(1), keys, status_port, tls, replica))
+            text += "\n"
             if text == existing:
                 return text
-    return to_yaml(compose(agencies, fresh_lottery_id(), keys, status_port, tls)) + "\n"
+    return to_yaml(compose(agencies, fresh_lottery_id(), keys, status_port, tls, replica)) + "\n"
 
 
 def main(argv: list) -> int:
     keys = "--keys" in argv  # make up: run with agency keys (see scripts/keys.py)
     tls = "--tls" in argv  # make up: TLS on the lottery port (see scripts/certs.py)
-    argv = [a for a in argv if a not in ("--keys", "--tls")]
+    replica = "--replica" in argv  # make up: Litestream replicates into ./.data-replica
+    argv = [a for a in argv if a not in ("--keys", "--tls", "--replica")]
     keep_from, status_port = None, 0
     if "--status-port" in argv:  # make up: publish the status page on 127.0.0.1:<port>
         at = argv.index("--status-port")
@@ -188,7 +209,7 @@ def main(argv: list) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     output, agencies = argv[0], int(argv[1])
-    text = render(agencies, keys, keep_from, status_port, tls)
+    text = render(agencies, keys, keep_from, status_port, tls, replica)
     with open(output, "w", encoding="utf-8") as f:
         f.write(text)
     print(f"wrote {output}: server + {agencies} clients")

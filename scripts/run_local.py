@@ -74,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=ROOT / ".data")
     parser.add_argument("--bets", type=int, default=16000, help="bets per agency if generating")
     parser.add_argument("--plaintext", action="store_true", help="no TLS on the lottery port")
+    parser.add_argument(
+        "--replica",
+        default=None,
+        help="where Litestream replicates bets.db (another disk, ideally; default: the data "
+        "folder's name + -replica beside it, .data-replica); '' for none",
+    )
     args = parser.parse_args(argv)
     data: Path = args.data.resolve()
     if args.agencies < 1:
@@ -89,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             ["--agencies", str(args.agencies), "--bets", str(args.bets), "--out", str(data)]
         )
     server_keys = keys.ensure_keys(data / "keys", args.agencies)
+    replica = str(data.with_name(data.name + "-replica")) if args.replica is None else args.replica
     tls_env, client_tls, tls_context = {}, {}, None
     if not args.plaintext:
         try:
@@ -114,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             "LOTTERY_ID": fresh_lottery_id(),
             "AGENCY_KEYS": str(server_keys),
             "STATUS_PORT": str(status_port),
+            "REPLICA_URL": replica,
             **tls_env,
         },
         server_lines,

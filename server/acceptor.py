@@ -22,18 +22,21 @@ import time
 from common.logs import event
 from common.signals import StopFlag
 from server.admission import Admission, connection_limit, open_listener
+from server.barrier import ReplicaBarrier
 from server.config import ServerConfig
 from server.conn_state import TurnEnd
 from server.handoff import ChannelClosed, Ticket, receive_outcome, send_ticket
 from server.keys import AgencyKeys
-from server.meters import SERVING, STOPPING, Meters
+from server.meters import REPLICA_DOWN, REPLICA_RUNNING, SERVING, STOPPING, Meters
 from server.placement import Conn, ConnTable, Place
 from server.pool import WorkerPool
+from server.replicator import Replicator
 from server.state import LotteryState, start_manager
 from server.status.feed import Feed, start_status, stop_status
 from server.tls.process import TerminatorProcess
 from server.worker import WORKER_BOOT_ERROR
 from storage import Rules, open_lottery
+from storage.replica import Replica, replica_for, restore
 from transport.stream import drain
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,7 @@ class Acceptor:
         self.listeners: dict = {}  # fd -> listening socket (plaintext)
         self.tls: TerminatorProcess | None = None
         self._tls_restart_at: float | None = None
+        self.replicator: Replicator | None = None
 
     # --- start ------------------------------------------------------------------------
 
@@ -90,8 +94,16 @@ class Acceptor:
             agencies=config.agencies,
             winning_number=config.winning_number,
         )
+        if config.replica_url:  # a lost bets.db comes back from the replica, before anything
+            self.replica = replica_for(config.storage_dir, config.replica_url, config.lottery_id)
+            _restore(config.storage_dir, self.replica)
         # Decided here, before any fork; it keeps no storage handle open for workers to inherit.
         lottery = open_lottery(config.storage_dir, rules, storage_lock)
+        if config.replica_url:
+            log_path = self.replica.config.with_name("litestream.log")
+            self.replicator = Replicator(self.replica, config.replica_timeout_s, log_path)
+            self.replicator.start()
+            self.meters.set(replica=REPLICA_RUNNING)
         manager = start_manager(self.ctx, os.getpid())
         self.state = LotteryState(manager, self.ctx, set(lottery.finished), lottery.drawn)
         self.flag = StopFlag(extra_signals=(signal.SIGCHLD,))
@@ -100,7 +112,12 @@ class Acceptor:
             listener = open_listener(plain_port, config.server_listen_backlog)
             self.listeners[listener.fileno()] = listener
         self.admission = Admission(self.table, max_connections, self._close)
-        worker_args = (config, storage_lock, self.state, self.keys, self.meters, os.getpid())
+        barrier = None
+        if config.replica_url:  # shared by every worker: concurrent commits share a sync
+            barrier = ReplicaBarrier(self.ctx, self.replica, config.replica_timeout_s)
+        worker_args = (
+            config, storage_lock, self.state, self.keys, self.meters, barrier, os.getpid()
+        )  # fmt: skip
         self.pool = WorkerPool(self.ctx, config.workers, worker_args,
                                on_spawn=lambda ch: self.epoll.register(ch.fileno(), select.EPOLLIN),
                                on_exit=lambda ch: self.epoll.unregister(ch.fileno()))  # fmt: skip
@@ -184,6 +201,11 @@ class Acceptor:
             self.pool.restart(self._inherited)
             if self._tls_restart_at is not None and now >= self._tls_restart_at:
                 self._restart_tls(now)
+            if self.replicator is not None:
+                self.replicator.poll(now)
+                self.meters.set(
+                    replica=REPLICA_RUNNING if self.replicator.running else REPLICA_DOWN
+                )
 
     def _close(self, conn: Conn) -> None:
         """Out of the table and closed (a lent one only once its turn is over)."""
@@ -349,6 +371,8 @@ class Acceptor:
         grace = max(0.5, self.config.shutdown_grace_s - (time.monotonic() - self._shutdown_started))
         workers_killed = self.pool.stop(grace)
         log.info(event("shutdown", "success", resource="workers", killed=workers_killed))
+        if self.replicator is not None:  # every commit is made: the last sync holds them all
+            self.replicator.stop()
         if self.tls is not None and self.tls.channel is not None:
             # Its connections are closed: each gets close_notify, the peer's is not waited for.
             self.epoll.unregister(self.tls.fileno())
@@ -360,3 +384,14 @@ class Acceptor:
             log.info(event("shutdown", "success", resource="status"))
         self.epoll.close()
         self.flag.close()
+
+
+def _restore(directory: str, replica: Replica) -> None:
+    restored = restore(directory, replica)
+    if restored is None:
+        return
+    log.info(event("restore", "success", **{"from": restored.url}, bets=restored.bets))
+    if restored.moved_csv is not None:
+        log.warning(event("restore", "success", warning=f"the bets.csv that was there is kept "
+                          f"as {restored.moved_csv}; recovery rebuilds bets.csv from the "
+                          "restored database"))  # fmt: skip

@@ -11,6 +11,7 @@ from pathlib import Path
 from common import settings
 from common.settings import ConfigError
 from domain import DEFAULT_WINNING_NUMBER
+from storage.replica import normalized_url
 
 CONFIG_PATH = Path(__file__).resolve().parent / "config.ini"
 __all__ = ["CONFIG_PATH", "SETTINGS", "ConfigError", "ServerConfig", "load_config"]
@@ -35,6 +36,12 @@ def _lottery_id(text: str) -> str:
 
 def _optional_port(text: str) -> int | None:
     return settings.integer(1, 65535)(text) if text.strip() else None
+
+
+def _replica_sync(text: str) -> str:
+    if text not in ("end", "commit"):
+        raise ValueError(f"{text!r} is not end or commit")
+    return text
 
 
 def _server(key: str, default: object, parse, meaning: str) -> settings.Setting:
@@ -66,6 +73,9 @@ SETTINGS = [
     _server("TLS_HANDSHAKE_TIMEOUT_S", 10, settings.seconds(), "a connection that has not finished its TLS handshake by then is closed"),
     _server("TLS_MAX_HANDSHAKES", 256, settings.integer(1), "TLS handshakes in progress at once at most"),
     _server("PLAIN_PORT", "", _optional_port, "with TLS on, a second port speaking plaintext for clients that cannot do TLS (empty: none)"),
+    _server("REPLICA_URL", "", normalized_url, "where Litestream replicates bets.db (a file:// path or any URL Litestream accepts; empty: off)"),
+    _server("REPLICA_SYNC", "end", _replica_sync, "end: an END (and the draw) is answered once the replica holds it; commit: every batch too"),
+    _server("REPLICA_TIMEOUT_S", 5, settings.seconds(), "how long a write waits for the replica to confirm it before it is answered wait"),
 ]  # fmt: skip
 
 
@@ -93,6 +103,9 @@ class ServerConfig:
     tls_handshake_timeout_s: float = 10.0
     tls_max_handshakes: int = 256
     plain_port: int | None = None
+    replica_url: str = ""
+    replica_sync: str = "end"
+    replica_timeout_s: float = 5.0
     # Keys of the file that are not settings (a typo must be visible): logged as warnings.
     unknown_keys: tuple[str, ...] = ()
 

@@ -12,7 +12,9 @@ import time
 # Upper bounds of lottery_commit_duration_seconds (Prometheus base unit: seconds).
 COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 RESULTS = ("success", "fail", "wait")
-_WORKER_ROW = len(RESULTS) + 2 + len(COMMIT_BUCKETS) + 1  # results, count, sum, buckets, +Inf
+# results, commit count, sum, buckets, +Inf, then when the replica last confirmed / failed to
+_WORKER_ROW = len(RESULTS) + 2 + len(COMMIT_BUCKETS) + 1 + 2
+_CONFIRMED = _WORKER_ROW - 2
 # The acceptor's row, by name.
 ACCEPTOR_FIELDS = (
     "phase",  # 0 starting (recovery), 1 serving, 2 shutting down
@@ -26,7 +28,9 @@ ACCEPTOR_FIELDS = (
     "idle",
     "refused",
     "evicted",
+    "replica",  # 0 off, 1 Litestream running, 2 not running (restarting)
 )
+REPLICA_OFF, REPLICA_RUNNING, REPLICA_DOWN = 0, 1, 2
 STARTING, SERVING, STOPPING = 0, 1, 2
 # The TLS terminator's row (one writer per cell; a restarted terminator goes on adding to it).
 TLS_FIELDS = (
@@ -103,11 +107,19 @@ class Meters:
             sum(rows[s * _WORKER_ROW + i] for s in range(self.workers)) for i in range(_WORKER_ROW)
         ]
         n = len(RESULTS)
+        slots = range(self.workers)
         return {
             "batches": dict(zip(RESULTS, summed[:n], strict=True)),
             "commits": summed[n],
             "commit_seconds": summed[n + 1],
-            "buckets": summed[n + 2 :],  # per bucket, not cumulative; the last is +Inf
+            "buckets": summed[n + 2 : _CONFIRMED],  # per bucket, not cumulative; last is +Inf
+            # The latest time.time() any worker's barrier was confirmed / was not.
+            "replica_confirmed": max(
+                (rows[s * _WORKER_ROW + _CONFIRMED] for s in slots), default=0
+            ),
+            "replica_unconfirmed": max(
+                (rows[s * _WORKER_ROW + _CONFIRMED + 1] for s in slots), default=0
+            ),
         }
 
 
@@ -126,6 +138,10 @@ class WorkerMeter:
         self._rows[base + 1] += seconds
         self._rows[base + 2 + bisect.bisect_left(COMMIT_BUCKETS, seconds)] += 1
 
+    def replica(self, confirmed: bool) -> None:
+        """A sync barrier's result, as the time it happened."""
+        self._rows[self._base + _CONFIRMED + (0 if confirmed else 1)] = time.time()
+
 
 class NoMeter:
     """For sessions and commits measured by nobody (tests, benches)."""
@@ -134,4 +150,7 @@ class NoMeter:
         pass
 
     def commit(self, seconds: float) -> None:
+        pass
+
+    def replica(self, confirmed: bool) -> None:
         pass

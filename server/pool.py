@@ -34,7 +34,7 @@ class WorkerPool:
         self._on_spawn = on_spawn  # called with each new worker's channel (to poll it)
         self._on_exit = on_exit  # called with a dead worker's channel before it is closed
         self._count = count
-        self._args = worker_args  # (config, storage_lock, state, keys, meters, parent_pid)
+        self._args = worker_args  # (config, storage_lock, state, keys, meters, barrier, parent_pid)
         self.workers: dict[int, Worker] = {}
         self._restart_at: dict[int, float] = {}
 

@@ -30,6 +30,7 @@ from protocol import (
     replay_mismatch,
     speaks_for,
 )
+from server.barrier import ReplicaBarrier
 from server.config import ServerConfig
 from server.conn_state import ConnState
 from server.keys import MAX_FAILURES, AgencyKeys, nonce
@@ -44,11 +45,14 @@ from storage import (
     StorageError,
     Stored,
 )
+from storage.replica import ReplicaUnconfirmed
 
 log = logging.getLogger(__name__)
 
 
 NO_METER = NoMeter()
+REPLICA_WARN_EVERY_S = 5.0  # a replica that cannot confirm: one WARNING per interval
+_replica_warned_at = 0.0
 QUERY_RETRY_MS = 1000  # after a storage error answering RESUME or WINNERS
 
 
@@ -218,7 +222,9 @@ class Session:
 
     def answers(self, write: Write, result: Committed | StorageError | None) -> list:
         """The answers to a write's requests, in order, once its round committed (or not)."""
-        if isinstance(result, DatabaseLocked):  # someone else's transaction, not our disk
+        if isinstance(result, ReplicaUnconfirmed):  # stored here: the replica must catch up
+            _warn_replica(result)
+        elif isinstance(result, DatabaseLocked):  # someone else's transaction, not our disk
             log.warning(event("store", "fail", agency=self.agency, error=result))
         elif isinstance(result, StorageError):
             # The data is fine, the disk is not: the client should send it again later.
@@ -227,6 +233,9 @@ class Session:
             request = write.requests[i]
             if isinstance(request, End):
                 write.answers[i] = self._end_answer(request.agency, result, write.end_index)
+            elif isinstance(result, ReplicaUnconfirmed):
+                reason = f"{result}; stored here, send it again later (nothing is stored twice)"
+                write.answers[i] = self._refused(request, WAIT, reason)
             elif isinstance(result, StorageError):
                 reason = f"{result}; nothing of this batch was stored, send it again later"
                 write.answers[i] = self._refused(request, WAIT, reason)
@@ -244,6 +253,8 @@ class Session:
         return write.answers
 
     def _end_answer(self, agency: int, result, index: int) -> Response:
+        if isinstance(result, ReplicaUnconfirmed):
+            return Response(WAIT, f"{result}; the END is recorded here, send it again later")
         if isinstance(result, StorageError):
             return Response(WAIT, f"{result}; the END was not recorded, send it again later")
         finished = result.ends[index]
@@ -319,8 +330,11 @@ def commit_writes(
     store: BetStore,
     state: LotteryState,
     meter: WorkerMeter | NoMeter = NO_METER,
+    barrier: ReplicaBarrier | None = None,
 ) -> Committed | StorageError:
-    """Commit the writes of several connections (each with its agency) as one round."""
+    """Commit the writes of several connections (each with its agency) as one round. With a
+    replica, a round with an END (REPLICA_SYNC=end), or every round (commit), is answered only
+    once the replica confirms it; until then the draw it may have run is not announced."""
     groups: list = []
     ends: list[int] = []
     for write, agency in writes:
@@ -334,10 +348,27 @@ def commit_writes(
         started = time.perf_counter()
         committed = store.commit(work)
         meter.commit(time.perf_counter() - started)
+        if barrier is not None:
+            ticket = barrier.committed()
+        if barrier is not None and (ends or config.replica_sync == "commit"):
+            try:
+                barrier.confirm(ticket)
+            except ReplicaUnconfirmed:
+                meter.replica(confirmed=False)
+                raise
+            meter.replica(confirmed=True)
     except StorageError as exc:
         return exc
     state.record_ends(ends, committed.drawn)
     return committed
+
+
+def _warn_replica(exc: ReplicaUnconfirmed) -> None:
+    global _replica_warned_at
+    now = time.monotonic()
+    if now - _replica_warned_at >= REPLICA_WARN_EVERY_S:
+        _replica_warned_at = now
+        log.warning(event("replica", "fail", error=exc, answered="wait"))
 
 
 def _fitting(documents: list[str], total: int) -> list[str]:

@@ -39,6 +39,7 @@ def run_worker(
     state: LotteryState,
     keys,
     meters: Meters,
+    barrier,
     parent_pid: int,
     inherited: list,
 ) -> None:
@@ -55,14 +56,18 @@ def run_worker(
     try:
         fault = fault_hook(os.environ.get("LOTTERY_FAULT"), parent_pid)
         store = BetStore(
-            config.storage_dir, storage_lock, fault=fault, busy_timeout_s=config.db_busy_timeout_s
+            config.storage_dir,
+            storage_lock,
+            fault=fault,
+            busy_timeout_s=config.db_busy_timeout_s,
+            checkpoints=not config.replica_url,  # Litestream's job when it replicates
         )
     except Exception as exc:
         log.error(event("worker", "fail", pid=os.getpid(), error=f"cannot start: {exc}"))
         sys.exit(WORKER_BOOT_ERROR)
     code = 0
     try:
-        _serve(channel, config, store, state, keys, meters.worker(slot), flag)
+        _serve(channel, config, store, state, keys, meters.worker(slot), barrier, flag)
     except Exception:
         log.exception(event("worker", "fail", pid=os.getpid(), error="unexpected error"))
         code = 1
@@ -73,14 +78,14 @@ def run_worker(
     sys.exit(code)
 
 
-def _serve(channel, config, store, state, keys, meter, flag: StopFlag) -> None:
+def _serve(channel, config, store, state, keys, meter, barrier, flag: StopFlag) -> None:
     """Turns until the acceptor closes the channel, or SIGTERM arrives between two turns."""
 
     def session_for(ticket: Ticket) -> Session:
         return Session(config, store, state, keys, ticket.state, meter)
 
     def commit(writes):
-        return commit_writes(writes, config, store, state, meter)
+        return commit_writes(writes, config, store, state, meter, barrier)
 
     def deliver(agencies: list[int]) -> None:
         try:

@@ -1,10 +1,14 @@
-"""python -m storage {stats | winners --agency N | check | new-lottery} [--dir STORAGE_DIR]"""
+"""python -m storage {stats | winners --agency N | check | new-lottery | restore}
+[--dir STORAGE_DIR]"""
 
 import argparse
 import os
 import sys
+from pathlib import Path
 
-from storage import StorageError, archive, inspection, read_lottery
+from storage import StorageError, archive, inspection, read_lottery, recover
+from storage.paths import StoragePaths
+from storage.replica import normalized_url, replica_for, restore
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +30,13 @@ def main(argv: list[str] | None = None) -> int:
         "new-lottery",
         help="archive the stored lottery under previous/<time>/ (stop the server first)",
     )
+    rest = commands.add_parser(
+        "restore", help="bring a lost bets.db back from its replica (stop the server first)"
+    )
+    rest.add_argument("--replica", default=os.environ.get("REPLICA_URL", ""),
+                      help="the replica (default: $REPLICA_URL)")  # fmt: skip
+    rest.add_argument("--lottery-id", default=os.environ.get("LOTTERY_ID", ""),
+                      help="whose replica (default: $LOTTERY_ID; none: `default`)")  # fmt: skip
     args = parser.parse_args(argv)
 
     try:
@@ -43,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
             for document, first, last in found:
                 print(f"{document}\t{first} {last}")
             print(f"{len(found)} winners for agency {args.agency}", file=sys.stderr)
+        elif args.command == "restore":
+            return _restore(args)
         elif args.command == "new-lottery":
             moved = archive(args.dir)
             print(
@@ -57,6 +70,26 @@ def main(argv: list[str] | None = None) -> int:
     except (inspection.NoDatabase, StorageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _restore(args) -> int:
+    if not args.replica:
+        print("error: no replica: give --replica or set REPLICA_URL", file=sys.stderr)
+        return 2
+    replica = replica_for(args.dir, normalized_url(args.replica), args.lottery_id)
+    if StoragePaths(Path(args.dir)).db.exists():
+        print(f"error: {args.dir}/bets.db exists: nothing to restore (move it away first)",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    restored = restore(args.dir, replica)
+    if restored is None:
+        print(f"error: {replica.url} holds no replica", file=sys.stderr)
+        return 1
+    recover(args.dir)  # bets.csv rebuilt from the restored database
+    kept = f"; the bets.csv that was there is {restored.moved_csv}" if restored.moved_csv else ""
+    print(f"restored {restored.bets} bets from {restored.url} into {args.dir}{kept}")
+    print(describe(read_lottery(args.dir)))
     return 0
 
 

@@ -23,7 +23,8 @@ from storage.transaction import translated
 log = logging.getLogger(__name__)
 
 # Everything one lottery's storage consists of (the lock file stays: see filelock's docs).
-STORAGE_FILES = ("bets.csv", "bets.db", "bets.db-wal", "bets.db-shm")
+# Litestream keeps its local state for bets.db in .bets.db-litestream: it goes with the lottery.
+STORAGE_FILES = ("bets.csv", "bets.db", "bets.db-wal", "bets.db-shm", ".bets.db-litestream")
 NOTE = "lottery.json"  # what an archived lottery was, beside its files
 
 

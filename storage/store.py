@@ -74,12 +74,17 @@ class BetStore:
         lock,
         fault: FaultHook | None = None,
         busy_timeout_s: float = BUSY_TIMEOUT_S,
+        checkpoints: bool = True,
     ) -> None:
         self.paths = StoragePaths(Path(directory))
         expected = len(load_migrations())
         self._fault = fault or (lambda point: None)
         with translated(f"open {self.paths.db}"):
             self._conn = connect(self.paths.db, busy_timeout_s=busy_timeout_s)
+            if not checkpoints:
+                # Replicated: Litestream checkpoints, between its reads of the WAL (an
+                # application checkpoint could race it); the WAL grows until it does.
+                self._conn.execute("PRAGMA wal_autocheckpoint = 0")
         if (version := schema_version(self._conn)) != expected:
             self._conn.close()
             raise StorageError(

@@ -65,7 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200 if alive else 503, b"ok\n" if alive else b"acceptor loop stalled\n")
         elif path == "/readyz":
             health = status.health()
-            body = b"ready\n" if health.ready else f"not ready: {health.phase}\n".encode()
+            body = b"ready\n" if health.ready else f"not ready: {health.why}\n".encode()
             self._send(200 if health.ready else 503, body)
         elif path == "/status.json":
             self._send(200, status.read_json(), "application/json")

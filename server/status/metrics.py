@@ -67,6 +67,12 @@ class LotteryCollector:
             "Connections closed to make room",
             value=reading["evicted_total"],
         )
+        if reading["replica"] is not None:
+            yield GaugeMetricFamily(
+                "lottery_replica_up",
+                "1 while the replica confirms commits (Litestream running, the last barrier met)",
+                value=int(reading["replica"]["state"] == "up"),
+            )
         tls = reading["tls"]
         if tls is not None:
             for name, text, key in (

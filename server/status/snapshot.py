@@ -2,12 +2,20 @@
 and the shared meters: counts only, never a bettor's name or document."""
 
 import collections
+import datetime
 import json
 import threading
 import time
 from dataclasses import dataclass
 
-from server.meters import SERVING, STARTING, STOPPING, Meters
+from server.meters import (
+    REPLICA_DOWN,
+    REPLICA_OFF,
+    SERVING,
+    STARTING,
+    STOPPING,
+    Meters,
+)
 from storage import StorageError
 from storage.live import LiveReader
 
@@ -23,6 +31,7 @@ class Health:
     alive: bool  # the acceptor's loop runs (or it is still recovering): do not restart it
     ready: bool  # recovered and listening, not shutting down: send it traffic
     phase: str
+    why: str = ""  # when not ready
 
 
 class Status:
@@ -45,10 +54,18 @@ class Status:
         fresh = time.time() - acceptor["heartbeat"] < STALE_LOOP_S
         tls = self._meters.tls()
         port_up = tls is None or bool(tls["up"])  # a dead TLS process: the port is closed
+        replica = _replica(acceptor, self._meters.totals())
+        replica_up = replica is None or replica["state"] == "up"  # else ENDs are answered wait
+        why = _PHASES[phase] if phase != SERVING else "loop stalled" if not fresh else ""
+        if not why:
+            why = "the TLS port is closed" if not port_up else ""
+        if not why and not replica_up:
+            why = "the replica does not confirm (ENDs are answered wait)"
         return Health(
             alive=phase == STARTING or fresh,
-            ready=phase == SERVING and fresh and port_up,
+            ready=phase == SERVING and fresh and port_up and replica_up,
             phase=_PHASES[phase],
+            why=why,
         )
 
     def read(self) -> dict:
@@ -99,6 +116,7 @@ class Status:
             "refused_total": int(acceptor["refused"]),
             "evicted_total": int(acceptor["evicted"]),
             "tls": _tls(self._meters.tls()),
+            "replica": _replica(acceptor, meters),
             "batches": {k: int(v) for k, v in meters["batches"].items()},
             "lottery": None,
             "totals": None,
@@ -191,3 +209,24 @@ def _tls(row: dict | None) -> dict | None:
         },
         "handshake_seconds_total": round(row["handshake_seconds"], 6),
     }
+
+
+def _replica(acceptor: dict, totals: dict) -> dict | None:
+    """Whether the replica confirms (None without one): `down` while Litestream is not
+    running or since a barrier last failed, `up` otherwise."""
+    if acceptor["replica"] == REPLICA_OFF:
+        return None
+    confirmed, unconfirmed = totals["replica_confirmed"], totals["replica_unconfirmed"]
+    down = acceptor["replica"] == REPLICA_DOWN or unconfirmed > confirmed
+    return {
+        "state": "down" if down else "up",
+        "last_confirmed_at": _iso(confirmed),
+        "last_unconfirmed_at": _iso(unconfirmed),
+    }
+
+
+def _iso(stamp: float) -> str | None:
+    if not stamp:
+        return None
+    moment = datetime.datetime.fromtimestamp(stamp, datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -102,10 +102,13 @@ def test_make_ups_file_speaks_tls_with_the_key_in_the_server_only_the_bare_file_
     assert generate(tmp_path, str(bare), "2").returncode == 0
     assert "TLS" not in bare.read_text() and "/tls/" not in bare.read_text()
     made = tmp_path / "made.yaml"
-    command = [sys.executable, "scripts/compose.py", str(made), "2", "--keys", "--tls"]
+    command = [sys.executable, "scripts/compose.py", str(made), "2", "--keys", "--tls", "--replica"]
     assert subprocess.run(command, cwd=ROOT, capture_output=True).returncode == 0
     services = yaml.safe_load(made.read_text())["services"]
     server = services.pop("server")
+    assert "REPLICA_URL=file:///replica" in server["environment"]
+    assert "./.data-replica:/replica" in server["volumes"]
+    assert "REPLICA" not in bare.read_text()
     assert {"TLS_CERT=/tls/server.pem", "TLS_KEY=/tls/server.key"} <= set(server["environment"])
     assert "./.data/tls/server.key:/tls/server.key:ro" in server["volumes"]
     for client in services.values():
@@ -226,6 +229,7 @@ def test_make_up_runs_the_lottery_in_containers(tmp_path):
         ).stderr
         assert server_logs.count("action: sorteo | result: success") == 1
         assert "transport: tls" in server_logs and "mode: keys" in server_logs
+        assert "action: replica | result: success | url: file:///replica/" in server_logs
     finally:
         down = make("down")
     assert down.returncode == 0, down.stderr

@@ -50,6 +50,12 @@ def test_make_run_stores_everything_and_each_agency_gets_the_winners_its_data_ho
     assert re.search(r"^server   \| .*action: listen \| result: success \| port: \d+ \| transport: tls",
                      out.stdout, re.M)  # fmt: skip
     assert (tmp_path / "tls").stat().st_mode & 0o777 == 0o700
+    # And replicated, beside the data folder, each lottery under its id.
+    assert re.search(
+        r"^server   \| .*action: replica \| result: success \| url: file://", out.stdout, re.M
+    )
+    replica = tmp_path.with_name(tmp_path.name + "-replica")
+    assert len(list(replica.iterdir())) == 1
     for key in ("ca.key", "server.key"):
         assert (tmp_path / "tls" / key).stat().st_mode & 0o777 == 0o600
     check = subprocess.run(

@@ -87,3 +87,15 @@ def test_tls_is_off_by_default_and_on_with_both_files():
     )
     assert config.tls and config.plain_port == 12346
     assert (config.tls_handshake_timeout_s, config.tls_max_handshakes) == (10.0, 256)
+
+
+def test_a_replica_path_becomes_a_file_url_and_its_sync_mode_is_checked(tmp_path):
+    config = load_config(CONFIG_PATH, environ={"REPLICA_URL": "relative/replica"})
+    assert config.replica_url.startswith("file:///") and config.replica_url.endswith(
+        "/relative/replica"
+    )
+    assert (config.replica_sync, config.replica_timeout_s) == ("end", 5.0)
+    url = load_config(CONFIG_PATH, environ={"REPLICA_URL": "s3://bucket/lottery"}).replica_url
+    assert url == "s3://bucket/lottery"
+    with pytest.raises(ConfigError, match="REPLICA_SYNC: 'always' is not end or commit"):
+        load_config(CONFIG_PATH, environ={"REPLICA_SYNC": "always"})
