@@ -37,7 +37,7 @@ def test_a_channel_closed_before_the_last_outcome_is_sent_is_a_normal_exit(tmp_p
     mine, theirs = channel_pair()
     worker = ctx.Process(
         target=run_worker,
-        args=(theirs, 0, config, lock, state, None, Meters(ctx, 1, 2), os.getpid(), [mine]),
+        args=(theirs, 0, config, lock, state, None, Meters(ctx, 1, 2), None, os.getpid(), [mine]),
     )
     worker.start()
     theirs.close()
