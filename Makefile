@@ -15,7 +15,7 @@ find_python = for c in python3.13 python3.14 python3; do \
 	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then \
 	    command -v $$c; exit 0; fi; done; exit 1
 
-.PHONY: certs restore-drill status help install test unit integration lint format run data db up down logs docker-image docker-compose-up docker-compose-down docker-compose-logs bench bench-agencies bench-scale chaos clean
+.PHONY: certs restore-drill status help install test unit integration lint format run data db up down logs docker-image docker-compose-up docker-compose-down docker-compose-logs bench bench-agencies bench-scale bench-growth chaos clean
 
 help:
 	@echo "make run      start the server and $(AGENCIES) agency clients locally (no Docker)"
@@ -31,6 +31,7 @@ help:
 	@echo "make bench   the real pipeline timed (BENCH_RUNS=5, DATA=<dir> for other files)"
 	@echo "make bench-agencies   1,000 agencies at once from one process (AGENCIES, BETS)"
 	@echo "make bench-scale   the winners query on a 10-million-bet database"
+	@echo "make bench-growth  ingest rate per tenth of 1 x 1,000,000 and 10 x 1,000,000 bets (GROWTH=…)"
 
 install: $(STAMP)
 
@@ -125,6 +126,10 @@ bench-agencies: install
 
 bench-scale: install
 	$(PY) -m scripts.bench_scale
+
+# GROWTH=<agencies>x<bets>,… (default 1x1000000,10x1000000): ingest rate as the lottery grows.
+bench-growth: install
+	$(if $(GROWTH),GROWTH=$(GROWTH)) $(PY) -m scripts.bench_growth
 
 CHAOS_SECONDS ?= 60
 chaos: install

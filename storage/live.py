@@ -15,11 +15,8 @@ _POSITIONS = """
 WITH RECURSIVE n(agency) AS (SELECT 1 UNION ALL SELECT agency + 1 FROM n WHERE agency < ?)
 SELECT agency, (SELECT MAX(seq) + 1 FROM bets WHERE bets.agency = n.agency) FROM n
 """
-# Per agency its winners: one range of the (agency, number, seq) index each.
-_WINNERS = """
-WITH RECURSIVE n(agency) AS (SELECT 1 UNION ALL SELECT agency + 1 FROM n WHERE agency < ?)
-SELECT agency, (SELECT COUNT(*) FROM bets WHERE bets.agency = n.agency AND number = ?) FROM n
-"""
+# Per agency its winners, as the draw recorded them (migration 0007).
+_WINNERS = "SELECT agency, COUNT(*) FROM draw_winners GROUP BY agency"
 
 
 @dataclass(frozen=True)
@@ -64,11 +61,11 @@ class LiveReader:
                 told=frozenset(r[0] for r in conn.execute("SELECT agency FROM deliveries")),
             )
 
-    def winners(self, agencies: int, number: int) -> dict[int, int]:
-        """Per agency how many of its bets hold number (after the draw: its winners)."""
+    def winners(self) -> dict[int, int]:
+        """Per agency its winners as the draw recorded them (none before it)."""
         with translated("count the winners"):
             conn = self._connection()
-            return dict(conn.execute(_WINNERS, (agencies, number))) if conn and agencies else {}
+            return dict(conn.execute(_WINNERS)) if conn else {}
 
     def _connection(self) -> sqlite3.Connection | None:
         if self._conn is None and self._paths.db.exists():

@@ -7,6 +7,7 @@ connection, none of which may be shared across processes.
 import functools
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -44,10 +45,16 @@ SELECT (SELECT MAX(seq) FROM bets WHERE agency = ?),
 """
 _UNANNOUNCED = "SELECT 1 FROM draw WHERE announced_at IS NULL"
 
-# One range of the (agency, number, seq) index, in stream order; see migration 0004.
+# The agency's range of draw_winners, in stream order, each joined to its bet by the UNIQUE
+# (agency, seq) key; see migration 0007.
 WINNERS_SQL = (
-    "SELECT document FROM bets"
-    " WHERE agency = ? AND number = (SELECT winning_number FROM draw) ORDER BY seq"
+    "SELECT b.document FROM draw_winners AS w"
+    " JOIN bets AS b ON b.agency = w.agency AND b.seq = w.seq"
+    " WHERE w.agency = ? ORDER BY w.seq"
+)
+# The draw's one scan of the bets (no index on the number is kept during ingestion).
+_RECORD_WINNERS = (
+    "INSERT INTO draw_winners (agency, seq) SELECT agency, seq FROM bets WHERE number = ?"
 )
 
 
@@ -245,7 +252,13 @@ class BetStore:
             f"INSERT OR IGNORE INTO draw (id, drawn_at, winning_number) VALUES (1, {SQL_NOW}, ?)",
             (winning_number,),
         )
-        return cur.rowcount == 1, count
+        drew = cur.rowcount == 1
+        if drew:  # the winners, in the same transaction: exactly as durable as the draw
+            started = time.perf_counter()
+            found = conn.execute(_RECORD_WINNERS, (winning_number,)).rowcount
+            log.info(event("draw_winners", "success", winners=found,
+                           ms=f"{(time.perf_counter() - started) * 1000:.1f}"))  # fmt: skip
+        return drew, count
 
     # --- queries --------------------------------------------------------------------
 

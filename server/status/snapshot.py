@@ -129,7 +129,7 @@ class Status:
         try:
             figures = self._reader.figures(self._agencies)
             if figures is not None and figures.drawn_at is not None and self._winners is None:
-                self._winners = self._reader.winners(self._agencies, figures.drawn_number)
+                self._winners = self._reader.winners()
         except StorageError as exc:
             reading["error"] = str(exc)
             return reading

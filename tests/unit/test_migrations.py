@@ -125,3 +125,29 @@ def test_an_empty_database_records_no_lottery_until_one_begins(tmp_path):
     conn = connect(tmp_path / "bets.db")
     migrate(conn)
     assert conn.execute("SELECT COUNT(*) FROM lottery").fetchone() == (0,)
+
+
+def test_a_lottery_drawn_before_0007_keeps_its_winners_and_loses_the_number_index(tmp_path):
+    conn = connect(tmp_path / "bets.db")
+    migrate(conn, partial_dir(tmp_path, 6))
+    rows = [(1, i, "A", "B", f"{i:08d}", "1990-01-01", 42 if i % 3 == 0 else 7) for i in range(9)]
+    rows += [(2, 0, "C", "D", "99999999", "1990-01-01", 7)]
+    conn.executemany(
+        "INSERT INTO bets (agency, seq, first_name, last_name, document, birthdate, number)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    conn.execute("INSERT INTO draw (id, drawn_at, winning_number) VALUES (1, 'z', 42)")
+    migrate(conn)
+    assert conn.execute("SELECT agency, seq FROM draw_winners").fetchall() == [
+        (1, 0),
+        (1, 3),
+        (1, 6),
+    ]
+    assert [r[1] for r in conn.execute("SELECT agency, document FROM winners")] == [
+        "00000000", "00000003", "00000006"
+    ]  # fmt: skip
+    summary = conn.execute("SELECT agency, bets, winners FROM agency_summary").fetchall()
+    assert summary == [(1, 9, 3), (2, 1, 0)]
+    names = {r[1] for r in conn.execute("PRAGMA index_list(bets)")}
+    assert names == {"sqlite_autoindex_bets_1"}

@@ -195,15 +195,33 @@ def test_row_lines_keep_one_entry_per_bet_even_for_a_field_with_a_line_break():
     assert lines[1].startswith(b"1,") and b'"a\nb"' in lines[1]
 
 
-def test_the_winners_query_is_one_index_range_not_a_scan(store, tmp_path):
+def test_the_winners_query_is_one_range_of_the_draws_winners_and_a_seek_per_winner(store, tmp_path):
     from storage.store import WINNERS_SQL
 
     conn = sqlite3.connect(tmp_path / "bets.db")
     plan = conn.execute("EXPLAIN QUERY PLAN " + WINNERS_SQL, (1,)).fetchall()
     conn.close()
-    details = " ".join(row[-1] for row in plan)
-    assert "USING INDEX bets_by_agency_number_seq (agency=? AND number=?)" in details
-    assert "TEMP B-TREE" not in details  # no sort step: seq comes in index order
+    details = " | ".join(row[-1] for row in plan)
+    assert "SEARCH w USING PRIMARY KEY (agency=?)" in details
+    assert "SEARCH b USING INDEX sqlite_autoindex_bets_1 (agency=? AND seq=?)" in details
+    assert "SCAN" not in details and "TEMP B-TREE" not in details  # in seq order, no sort
+
+
+def test_ingestion_keeps_no_index_on_the_number(store, tmp_path):
+    conn = sqlite3.connect(tmp_path / "bets.db")
+    indexes = [row[1] for row in conn.execute("PRAGMA index_list(bets)")]
+    conn.close()
+    assert indexes == ["sqlite_autoindex_bets_1"]  # UNIQUE (agency, seq): exactly once
+
+
+def test_the_winners_are_whatever_number_is_drawn_after_ingestion(store):
+    """Nothing stored before the draw depends on the winning number: draw any number."""
+    bets = make_bets(1, 0, 200)
+    for seq in range(0, 200, 50):
+        storing.store(store, 1, bets[seq : seq + 50], seq=seq)
+    number = bets[123].number  # decided only now
+    storing.finish(store, 1, 1, number)
+    assert store.winners(1) == [b.document for b in bets if b.number == number]
 
 
 def test_one_round_commits_several_agencies_and_ends_each_with_its_own_outcome(store, tmp_path):
