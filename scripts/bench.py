@@ -111,6 +111,18 @@ class Mode:
         return env
 
 
+def start_server(storage: Path, port: int, agencies: int, log, **env) -> subprocess.Popen:
+    """`python -m server` on port for agencies, storing into storage, its output into log."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "server"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "SERVER_PORT": str(port),
+             "STORAGE_DIR": str(storage), "AGENCIES": str(agencies), "STATUS_PORT": "0", **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
 def pipeline_run(data: Path, agencies: int, work: Path, mode: Mode = Mode()) -> dict:
     """One end-to-end run on a fresh storage folder, as mode says; its figures."""
     certs = mode.certs
@@ -121,20 +133,8 @@ def pipeline_run(data: Path, agencies: int, work: Path, mode: Mode = Mode()) -> 
     status_port = free_port() if SCRAPE else 0
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     server_log = open(work / "server.log", "wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "server"],
-        cwd=ROOT,
-        env={
-            **env,
-            "SERVER_PORT": str(port),
-            "STORAGE_DIR": str(storage),
-            "AGENCIES": str(agencies),
-            "STATUS_PORT": str(status_port),
-            **mode.server_env(work),
-        },
-        stdout=server_log,
-        stderr=subprocess.STDOUT,
-    )
+    server = start_server(storage, port, agencies, server_log,
+                          STATUS_PORT=str(status_port), **mode.server_env(work))  # fmt: skip
     wait_ping(port, server, certs.client() if certs else None)
     sampler = PeakSampler()
     sampler.roots["server"] = server.pid

@@ -10,6 +10,7 @@ server's peak summed PSS. The figures go into .data/bench.json under "growth".
 """
 
 import datetime
+import itertools
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from pathlib import Path
 from client.batcher import batches
 from client.reader import BetSource, Rejects
 from scripts import gen_data
-from scripts.bench import PeakSampler, free_port, stamp_of, wait_ping
+from scripts.bench import PeakSampler, free_port, stamp_of, start_server, wait_ping
 from scripts.lab import storing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,30 +41,37 @@ class Sampler(threading.Thread):
         self.db, self.points, self.done = db, [], threading.Event()
 
     def run(self) -> None:
-        conn = None
+        self._conn = None
         while not self.done.wait(SAMPLE_S):
-            try:
-                if conn is None and self.db.exists():
-                    conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=1)
-                if conn is not None:
-                    (top,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM bets").fetchone()
-                    self.points.append((time.monotonic(), top))
-            except sqlite3.Error:
-                pass  # mid-migration, or busy: the next sample
+            self.sample()
+        self.sample()  # the end: every bet stored
+
+    def sample(self) -> None:
+        try:
+            if self._conn is None and self.db.exists():
+                self._conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=1)
+            if self._conn is not None:
+                (top,) = self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM bets").fetchone()
+                self.points.append((time.monotonic(), top))
+        except sqlite3.Error:
+            pass  # mid-migration, or busy: the next sample
 
 
 def tenths(points: list, started: float, total: int) -> list[float]:
-    """Bets per second over each tenth of the lottery."""
-    rates, previous_t, previous_n = [], started, 0
-    for k in range(1, 11):
-        goal = total * k // 10
-        crossing = next(((t, n) for t, n in points if n >= goal), None)
-        if crossing is None:
-            break
-        t, n = crossing
-        rates.append((n - previous_n) / max(t - previous_t, 1e-9))
-        previous_t, previous_n = t, n
-    return rates
+    """Bets per second over each tenth of the lottery (when each tenth was reached,
+    interpolated between the samples around it)."""
+    samples = [(started, 0), *points]
+
+    def reached(goal: int) -> float | None:
+        for (t0, n0), (t1, n1) in itertools.pairwise(samples):
+            if n1 >= goal:
+                return t0 + (goal - n0) * (t1 - t0) / max(n1 - n0, 1)
+        return None
+
+    times = [started, *(reached(total * k // 10) for k in range(1, 11))]
+    if None in times or total < 10:
+        return []
+    return [(total / 10) / max(b - a, 1e-9) for a, b in itertools.pairwise(times)]
 
 
 def pipeline(data: Path, agencies: int, work: Path) -> dict:
@@ -73,19 +81,7 @@ def pipeline(data: Path, agencies: int, work: Path) -> dict:
     log_path = work / "server.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "server"],
-            cwd=ROOT,
-            env={
-                **env,
-                "SERVER_PORT": str(port),
-                "STORAGE_DIR": str(storage),
-                "AGENCIES": str(agencies),
-                "STATUS_PORT": "0",
-            },
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        server = start_server(storage, port, agencies, log)
     wait_ping(port, server)
     peaks = PeakSampler()
     peaks.roots["server"] = server.pid
@@ -180,7 +176,7 @@ def main() -> int:
         run = pipeline(data, agencies, work)
         run["floor_s"] = floor(data, agencies, work)
         run |= {"agencies": agencies, "bets_per_agency": bets}
-        rates = run["rate_per_tenth"]
+        rates = run["rate_per_tenth"] or [float("nan")]
         print("  rate per tenth (bets/s): " + ", ".join(f"{r:,.0f}" for r in rates))
         print(f"  last tenth / first: {rates[-1] / rates[0]:.2f}; wall {run['wall_s']:.1f} s = "
               f"{run['wall_s'] / run['floor_s']:.2f} x the single-process floor "

@@ -18,6 +18,7 @@ import re
 import secrets
 import sys
 import time
+from dataclasses import dataclass
 
 USAGE = "usage: ./generar-compose.sh <output-file> <N>   (N = number of agency clients, 0 or more)"
 NETWORK = "testing_net"
@@ -36,14 +37,17 @@ def fresh_lottery_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
-def server_service(
-    agencies: int,
-    lottery_id: str,
-    keys: bool = False,
-    status_port: int = 0,
-    tls: bool = False,
-    replica: bool = False,
-) -> dict:
+@dataclass(frozen=True)
+class Extras:
+    """What make up adds to the course's file (the bare generar-compose.sh file has none)."""
+
+    keys: bool = False  # agency keys: the server's file, each client its own key
+    tls: bool = False  # TLS: the server's certificate and key, each client the CA
+    replica: bool = False  # Litestream replicating into ./.data-replica
+    status_port: int = 0  # the status page on this machine's 127.0.0.1:<port>
+
+
+def server_service(agencies: int, lottery_id: str, extras: Extras = Extras()) -> dict:
     service = {
         "container_name": "server",
         "image": "server:latest",
@@ -65,25 +69,25 @@ def server_service(
         },
         "stop_grace_period": "10s",
     }
-    if keys:
+    if extras.keys:
         service["environment"].append("AGENCY_KEYS=/keys/agencies.keys")
         service["volumes"].append("./.data/keys/agencies.keys:/keys/agencies.keys:ro")
-    if tls:  # the server's certificate and key (only the server gets the key)
+    if extras.tls:  # the server's certificate and key (only the server gets the key)
         service["environment"] += ["TLS_CERT=/tls/server.pem", "TLS_KEY=/tls/server.key"]
         service["volumes"] += [
             "./.data/tls/server.pem:/tls/server.pem:ro",
             "./.data/tls/server.key:/tls/server.key:ro",
         ]
-    if replica:  # Litestream replicates bets.db into ./.data-replica (mount another disk there)
+    if extras.replica:  # Litestream replicates bets.db into ./.data-replica (mount a disk there)
         service["environment"].append("REPLICA_URL=file:///replica")
         service["volumes"].append("./.data-replica:/replica")
-    if status_port:  # make up: the page on this machine only; the bare file publishes nothing
+    if extras.status_port:  # make up: this machine only; the bare file publishes nothing
         service["environment"].append("STATUS_HOST=0.0.0.0")
-        service["ports"] = [f"127.0.0.1:{status_port}:8080"]
+        service["ports"] = [f"127.0.0.1:{extras.status_port}:8080"]
     return service
 
 
-def client_service(agency: int, keys: bool = False, tls: bool = False) -> dict:
+def client_service(agency: int, extras: Extras = Extras()) -> dict:
     service = {
         "container_name": f"client{agency}",
         "image": "client:latest",
@@ -104,29 +108,22 @@ def client_service(agency: int, keys: bool = False, tls: bool = False) -> dict:
         "networks": [NETWORK],
         "depends_on": {"server": {"condition": "service_healthy"}},
     }
-    if keys:  # its own key only, read-only
+    if extras.keys:  # its own key only, read-only
         service["environment"].append("CLI_KEY_PATH=/keys/agency.key")
         service["volumes"].append(f"./.data/keys/agency-{agency}.key:/keys/agency.key:ro")
-    if tls:  # the CA certificate only; the name checked is the host "server"
+    if extras.tls:  # the CA certificate only; the name checked is the host "server"
         service["environment"].append("CLI_TLS_CA=/tls/ca.pem")
         service["volumes"].append("./.data/tls/ca.pem:/tls/ca.pem:ro")
     return service
 
 
-def compose(
-    agencies: int,
-    lottery_id: str,
-    keys: bool = False,
-    status_port: int = 0,
-    tls: bool = False,
-    replica: bool = False,
-) -> dict:
+def compose(agencies: int, lottery_id: str, extras: Extras = Extras()) -> dict:
     """The compose document; no top-level `name:` so docker-compose 1.29 accepts it. With
     keys, the server reads .data/keys/agencies.keys and each client its own key file; with
     tls, the server speaks TLS with .data/tls/server.* and each client verifies it."""
-    services = {"server": server_service(agencies, lottery_id, keys, status_port, tls, replica)}
+    services = {"server": server_service(agencies, lottery_id, extras)}
     for agency in range(1, agencies + 1):
-        services[f"client{agency}"] = client_service(agency, keys, tls)
+        services[f"client{agency}"] = client_service(agency, extras)
     return {"services": services, "networks": {NETWORK: {"driver": "bridge"}}}
 
 
@@ -164,25 +161,17 @@ def _scalar(value) -> str:
 _LOTTERY_ID_LINE = re.compile(r'"LOTTERY_ID=([^"]*)"')
 
 
-def render(
-    agencies: int,
-    keys: bool,
-    keep_from: "str | None",
-    status_port: int = 0,
-    tls: bool = False,
-    replica: bool = False,
-) -> str:
+def render(agencies: int, extras: Extras, keep_from: "str | None") -> str:
     """The file's text: with keep_from's lottery id if that alone would make them differ."""
     if keep_from and os.path.exists(keep_from):
         with open(keep_from, encoding="utf-8") as f:
             existing = f.read()
         found = _LOTTERY_ID_LINE.search(existing)
         if found:
-            text = to_yaml(compose(agencies, found.group(1), keys, status_port, tls, replica))
-            text += "\n"
+            text = to_yaml(compose(agencies, found.group(1), extras)) + "\n"
             if text == existing:
                 return text
-    return to_yaml(compose(agencies, fresh_lottery_id(), keys, status_port, tls, replica)) + "\n"
+    return to_yaml(compose(agencies, fresh_lottery_id(), extras)) + "\n"
 
 
 def main(argv: list) -> int:
@@ -209,7 +198,8 @@ def main(argv: list) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     output, agencies = argv[0], int(argv[1])
-    text = render(agencies, keys, keep_from, status_port, tls, replica)
+    extras = Extras(keys=keys, tls=tls, replica=replica, status_port=status_port)
+    text = render(agencies, extras, keep_from)
     with open(output, "w", encoding="utf-8") as f:
         f.write(text)
     print(f"wrote {output}: server + {agencies} clients")

@@ -40,3 +40,20 @@ def test_bench_runs_the_pipeline_and_writes_its_figures(tmp_path):
         and "replica-end / plaintext" in result.stdout
     )
     assert len(report["growing_db_loads_s"]) == 10
+
+
+def test_bench_growth_streams_through_the_real_pipeline_and_reports_per_tenth(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.bench_growth"],
+        cwd=ROOT,
+        env={**os.environ, "GROWTH": "2x3000", "BENCH_OUT": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run,) = json.loads((tmp_path / "bench.json").read_text())["growth"]["results"]
+    assert run["bets"] == 6000 and len(run["rate_per_tenth"]) == 10
+    assert all(rate > 0 for rate in run["rate_per_tenth"])
+    assert run["floor_s"] > 0 and run["draw_ms"] is not None and run["winners"] > 0
+    assert "x the single-process floor" in result.stdout

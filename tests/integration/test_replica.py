@@ -153,11 +153,7 @@ def test_a_stalled_or_killed_litestream_makes_ends_wait_until_it_is_back(replica
 
 def test_a_corrupted_replica_stops_the_start_and_overwrites_nothing(replicated, tmp_path):
     make, replica = replicated
-    lottery, env = make({1: 200})
-    first = lottery.start_server(**env)
-    lottery.start_clients()
-    lottery.wait_clients()
-    first.stop()
+    lottery, env, first = finished(make, {1: 200})
     for path in (replica / "drill").rglob("*.ltx"):
         data = bytearray(path.read_bytes())
         for i in range(100, len(data), 97):
@@ -175,13 +171,19 @@ def test_a_corrupted_replica_stops_the_start_and_overwrites_nothing(replicated, 
     assert (first.storage_dir / "bets.csv").read_bytes() == csv_before
 
 
-def test_storage_restore_by_hand_and_a_new_lottery_keeps_the_old_replica(replicated, tmp_path):
-    make, replica = replicated
-    lottery, env = make({1: 150, 2: 100})
-    first = lottery.start_server(**env)
+def finished(make, sizes):
+    """A lottery run to its end (every client told), its server stopped."""
+    lottery, env = make(sizes)
+    server = lottery.start_server(**env)
     lottery.start_clients()
     lottery.wait_clients()
-    first.stop()
+    server.stop()
+    return lottery, env, server
+
+
+def test_storage_restore_by_hand_and_a_new_lottery_keeps_the_old_replica(replicated, tmp_path):
+    make, replica = replicated
+    lottery, env, first = finished(make, {1: 150, 2: 100})
     # A new deployment: the old lottery is archived with Litestream's local state, and the new
     # one replicates to its own folder.
     second = lottery.start_server(**{**env, "LOTTERY_ID": "next"})
@@ -208,11 +210,7 @@ def test_storage_restore_by_hand_and_a_new_lottery_keeps_the_old_replica(replica
 
 def test_the_restore_drill_checks_the_replica_against_the_live_lottery(replicated, tmp_path):
     make, replica = replicated
-    lottery, env = make({1: 120, 2: 80})
-    server = lottery.start_server(**env)
-    lottery.start_clients()
-    lottery.wait_clients()
-    server.stop()
+    _, _, server = finished(make, {1: 120, 2: 80})
 
     def drill(*args):
         command = [sys.executable, "-m", "scripts.restore_drill", "--dir",
