@@ -73,6 +73,7 @@ class Acceptor:
         self.listeners: dict = {}  # fd -> listening socket (plaintext)
         self.tls: TerminatorProcess | None = None
         self._tls_restart_at: float | None = None
+        self.replica: Replica | None = None
         self.replicator: Replicator | None = None
 
     # --- start ------------------------------------------------------------------------
