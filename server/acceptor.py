@@ -30,13 +30,13 @@ from server.keys import AgencyKeys
 from server.meters import REPLICA_DOWN, REPLICA_RUNNING, SERVING, STOPPING, Meters
 from server.placement import Conn, ConnTable, Place
 from server.pool import WorkerPool
-from server.replicator import Replicator
+from server.replicator import Replicator, restore_lost
 from server.state import LotteryState, start_manager
 from server.status.feed import Feed, start_status, stop_status
 from server.tls.process import TerminatorProcess
 from server.worker import WORKER_BOOT_ERROR
 from storage import Rules, open_lottery
-from storage.replica import Replica, replica_for, restore
+from storage.replica import Replica, replica_for
 from transport.stream import drain
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 # 3.14 changed the default start method on Linux.
 START_METHOD = "fork"
 TICK_S = 0.1  # how often timers (idle connections, held WINNERS) are looked at
-TLS_RESTART_PAUSE_S = 1.0  # before starting a TLS terminator that died again
 MAX_LENT = 32  # connections lent to one worker for one turn at most
 MAX_LENT_BYTES = 128 * 1024  # their unhandled bytes, so tickets never fill the channel
 _MASKS = {
@@ -72,7 +71,6 @@ class Acceptor:
         self.exit_code = 0
         self.listeners: dict = {}  # fd -> listening socket (plaintext)
         self.tls: TerminatorProcess | None = None
-        self._tls_restart_at: float | None = None
         self.replica: Replica | None = None
         self.replicator: Replicator | None = None
 
@@ -97,7 +95,7 @@ class Acceptor:
         )
         if config.replica_url:  # a lost bets.db comes back from the replica, before anything
             self.replica = replica_for(config.storage_dir, config.replica_url, config.lottery_id)
-            _restore(config.storage_dir, self.replica)
+            restore_lost(config.storage_dir, self.replica)
         # Decided here, before any fork; it keeps no storage handle open for workers to inherit.
         lottery = open_lottery(config.storage_dir, rules, storage_lock)
         if config.replica_url:
@@ -200,7 +198,7 @@ class Acceptor:
         self.feed.publish()
         if not self.stopping:
             self.pool.restart(self._inherited)
-            if self._tls_restart_at is not None and now >= self._tls_restart_at:
+            if self.tls is not None and self.tls.restart_due(now):
                 self._restart_tls(now)
             if self.replicator is not None:
                 self.replicator.poll(now)
@@ -232,25 +230,12 @@ class Acceptor:
     def _tls_died(self) -> None:
         self.epoll.unregister(self.tls.fileno())
         self.meters.set_tls(up=0)  # /readyz: the lottery port does not answer
-        code = self.tls.stop(1.0)
-        if self.stopping:
-            return
-        # Its connections' socketpair ends see EOF: they close here like any left client.
-        log.error(event("tls", "fail", error=f"the TLS process exited (code {code}); "
-                        f"restarting in {TLS_RESTART_PAUSE_S:.0f}s"))  # fmt: skip
-        self._tls_restart_at = time.monotonic() + TLS_RESTART_PAUSE_S
+        self.tls.died(restart=not self.stopping)
 
     def _restart_tls(self, now: float) -> None:
-        try:
-            self.tls.start([*self._inherited(), *self.pool.channels()])
-        except Exception as exc:  # the port taken meanwhile, the files changed: keep trying
-            log.error(event("tls", "fail", error=f"cannot restart the TLS process: {exc}"))
-            self._tls_restart_at = now + 5 * TLS_RESTART_PAUSE_S
-            return
-        self._tls_restart_at = None
-        self.meters.set_tls(up=1)
-        self.epoll.register(self.tls.fileno(), select.EPOLLIN)
-        log.info(event("tls", "success", restarted=True))
+        if self.tls.restart([*self._inherited(), *self.pool.channels()], now):
+            self.meters.set_tls(up=1)
+            self.epoll.register(self.tls.fileno(), select.EPOLLIN)
 
     # --- workers ----------------------------------------------------------------------
 
@@ -385,14 +370,3 @@ class Acceptor:
             log.info(event("shutdown", "success", resource="status"))
         self.epoll.close()
         self.flag.close()
-
-
-def _restore(directory: str, replica: Replica) -> None:
-    restored = restore(directory, replica)
-    if restored is None:
-        return
-    log.info(event("restore", "success", **{"from": restored.url}, bets=restored.bets))
-    if restored.moved_csv is not None:
-        log.warning(event("restore", "success", warning=f"the bets.csv that was there is kept "
-                          f"as {restored.moved_csv}; recovery rebuilds bets.csv from the "
-                          "restored database"))  # fmt: skip

@@ -16,6 +16,7 @@ from storage.replica import (
     ReplicaUnconfirmed,
     confirm,
     litestream_binary,
+    restore,
     write_config,
 )
 
@@ -114,3 +115,15 @@ class Replicator:
         with contextlib.suppress(OSError):
             self.replica.control.unlink()
         log.info(event("shutdown", "success", resource="replica"))
+
+
+def restore_lost(directory: str, replica: Replica) -> None:
+    """At start, before recovery: a missing bets.db comes back from the replica (logged)."""
+    restored = restore(directory, replica)
+    if restored is None:
+        return
+    log.info(event("restore", "success", **{"from": restored.url}, bets=restored.bets))
+    if restored.moved_csv is not None:
+        log.warning(event("restore", "success", warning=f"the bets.csv that was there is kept "
+                          f"as {restored.moved_csv}; recovery rebuilds bets.csv from the "
+                          "restored database"))  # fmt: skip

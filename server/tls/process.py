@@ -2,13 +2,19 @@
 certificate and key loaded), take the connections it has established, stop it."""
 
 import contextlib
+import logging
 import os
 import socket
+import time
 
+from common.logs import event
 from server.handoff import ChannelClosed
 from transport.stream import wait_readable
 
+log = logging.getLogger(__name__)
+
 READY_TIMEOUT_S = 10.0  # loading a certificate and binding a port take milliseconds
+RESTART_PAUSE_S = 1.0  # before starting a terminator that died again (5 x after a failed start)
 EXIT_CONFIG = 2
 
 
@@ -32,6 +38,7 @@ class TerminatorProcess:
         self._ctx, self._config, self._meters = ctx, config, meters
         self.process = None
         self.channel: socket.socket | None = None
+        self._restart_at: float | None = None
 
     def start(self, inherited: list) -> None:
         """Fork it and wait for `ready`; TerminatorStartError with its reason otherwise."""
@@ -53,6 +60,30 @@ class TerminatorProcess:
             _, code, reason = message.decode(errors="replace").split(" ", 2)
             raise TerminatorStartError(reason, config=int(code) == EXIT_CONFIG)
         raise TerminatorStartError("the TLS process did not start", config=False)
+
+    def died(self, restart: bool) -> None:
+        """Its channel ended: reap it, and (unless the server is stopping) restart it after a
+        pause. Its connections' socketpair ends see EOF: they close like any client that left."""
+        code = self.stop(1.0)
+        if restart:
+            log.error(event("tls", "fail", error=f"the TLS process exited (code {code}); "
+                            f"restarting in {RESTART_PAUSE_S:.0f}s"))  # fmt: skip
+            self._restart_at = time.monotonic() + RESTART_PAUSE_S
+
+    def restart_due(self, now: float) -> bool:
+        return self._restart_at is not None and now >= self._restart_at
+
+    def restart(self, inherited: list, now: float) -> bool:
+        """Start a replacement; whether it runs (if not, it is tried again later)."""
+        try:
+            self.start(inherited)
+        except Exception as exc:  # the port taken meanwhile, the files changed: keep trying
+            log.error(event("tls", "fail", error=f"cannot restart the TLS process: {exc}"))
+            self._restart_at = now + 5 * RESTART_PAUSE_S
+            return False
+        self._restart_at = None
+        log.info(event("tls", "success", restarted=True))
+        return True
 
     def fileno(self) -> int:
         return self.channel.fileno()
