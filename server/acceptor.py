@@ -113,7 +113,9 @@ class Acceptor:
         self.admission = Admission(self.table, max_connections, self._close)
         barrier = None
         if config.replica_url:  # shared by every worker: concurrent commits share a sync
-            barrier = ReplicaBarrier(self.ctx, self.replica, config.replica_timeout_s)
+            barrier = ReplicaBarrier(
+                self.ctx, self.replica, config.replica_timeout_s, config.replica_sync
+            )
         worker_args = (
             config, storage_lock, self.state, self.keys, self.meters, barrier, os.getpid()
         )  # fmt: skip

@@ -10,12 +10,26 @@ from storage.replica import Replica, ReplicaUnconfirmed, confirm
 class ReplicaBarrier:
     """Created by the acceptor before forking; every worker shares its counters and lock."""
 
-    def __init__(self, ctx, replica: Replica, timeout_s: float) -> None:
+    def __init__(self, ctx, replica: Replica, timeout_s: float, sync: str = "end") -> None:
         self.replica = replica
         self.timeout_s = timeout_s
+        self.every_commit = sync == "commit"  # REPLICA_SYNC; else only rounds with an END
         self._committed = ctx.Value("Q", 0)  # commits made (its own lock: a short increment)
         self._confirmed = ctx.Value("Q", 0, lock=False)  # written under _syncing only
         self._syncing = ctx.Lock()  # one sync at a time
+
+    def after_commit(self, has_ends: bool, meter) -> None:
+        """Right after a round's commit: wait for the replica when REPLICA_SYNC wants it for
+        this round (ReplicaUnconfirmed if it does not confirm); the meter keeps the result."""
+        ticket = self.committed()
+        if not (has_ends or self.every_commit):
+            return
+        try:
+            self.confirm(ticket)
+        except ReplicaUnconfirmed:
+            meter.replica(confirmed=False)
+            raise
+        meter.replica(confirmed=True)
 
     def committed(self) -> int:
         """Call right after a commit returns: the ticket its confirmation waits for."""

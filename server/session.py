@@ -334,7 +334,8 @@ def commit_writes(
 ) -> Committed | StorageError:
     """Commit the writes of several connections (each with its agency) as one round. With a
     replica, a round with an END (REPLICA_SYNC=end), or every round (commit), is answered only
-    once the replica confirms it; until then the draw it may have run is not announced."""
+    once the replica confirms it; until then its ENDs are not recorded in the shared state, so
+    a draw it ran releases no WINNERS."""
     groups: list = []
     ends: list[int] = []
     for write, agency in writes:
@@ -349,14 +350,7 @@ def commit_writes(
         committed = store.commit(work)
         meter.commit(time.perf_counter() - started)
         if barrier is not None:
-            ticket = barrier.committed()
-        if barrier is not None and (ends or config.replica_sync == "commit"):
-            try:
-                barrier.confirm(ticket)
-            except ReplicaUnconfirmed:
-                meter.replica(confirmed=False)
-                raise
-            meter.replica(confirmed=True)
+            barrier.after_commit(bool(ends), meter)
     except StorageError as exc:
         return exc
     state.record_ends(ends, committed.drawn)
