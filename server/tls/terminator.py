@@ -516,4 +516,5 @@ class Terminator:
                               error=self.last_error or "-",
                               seconds=f"{now - self._logged_at:.1f}"))  # fmt: skip
         self.failures.clear()
+        self.last_error = ""  # each line says its own interval's reason
         self._logged_at = now
