@@ -46,6 +46,20 @@ def children_of(pid: int) -> set[int]:
     return found
 
 
+def children_by_name(pid: int) -> dict[int, str]:
+    """A process's direct children, each with its name (/proc/<pid>/comm); gone ones left out."""
+    found = {}
+    for child in children_of(pid):
+        with contextlib.suppress(OSError):
+            found[child] = Path(f"/proc/{child}/comm").read_text().strip()
+    return found
+
+
+def child_named(pid: int, name: str) -> int | None:
+    """The first direct child of that name, if any."""
+    return next((c for c, n in children_by_name(pid).items() if n == name), None)
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]

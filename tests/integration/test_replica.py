@@ -12,7 +12,7 @@ import pytest
 
 from protocol import Bets, End, Resume, Winners
 from scripts.lab.lottery import Lottery
-from scripts.lab.processes import ROOT, Peer, alive, children_of, free_port
+from scripts.lab.processes import ROOT, Peer, alive, child_named, free_port
 from scripts.lab.sample import make_bets, wait_for
 from storage.replica import litestream_binary
 
@@ -22,16 +22,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def litestream_pid(server) -> int:
-    def found():
-        for pid in children_of(server.proc.pid):
-            try:
-                if open(f"/proc/{pid}/comm").read().strip() == "litestream":
-                    return pid
-            except OSError:
-                pass
-        return None
-
-    return wait_for(found, what="the server's litestream")
+    return wait_for(lambda: child_named(server.proc.pid, "litestream"), what="its litestream")
 
 
 @pytest.fixture

@@ -261,7 +261,7 @@ def test_the_live_page_shows_tls_and_a_replica_that_stops_confirming(make_server
     import os
     import signal
 
-    from scripts.lab.processes import children_of
+    from scripts.lab.processes import children_by_name
     from scripts.lab.tls import make_certs
     from storage.replica import litestream_binary
 
@@ -278,8 +278,9 @@ def test_the_live_page_shows_tls_and_a_replica_that_stops_confirming(make_server
         wait_for(lambda: driver.find_element("id", "phase").text == "serving", what="the page")
         assert driver.find_element("id", "s-tls").text.startswith("TLS: ")
         assert driver.find_element("id", "s-replica").text == "confirming"
-        (litestream,) = [p for p in children_of(server.proc.pid)
-                         if open(f"/proc/{p}/comm").read().strip() == "litestream"]  # fmt: skip
+        (litestream,) = [
+            p for p, n in children_by_name(server.proc.pid).items() if n == "litestream"
+        ]
         os.kill(litestream, signal.SIGSTOP)
         from protocol import Bets, End
         from scripts.lab.processes import Peer

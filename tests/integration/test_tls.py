@@ -17,7 +17,7 @@ from scripts.lab.lottery import Lottery
 from scripts.lab.processes import (
     Peer,
     alive,
-    children_of,
+    children_by_name,
     free_port,
     start_client,
     write_agency_csv,
@@ -306,8 +306,7 @@ def test_a_dead_tls_process_is_replaced_and_clients_connect_again(tls_server, ce
     wait_for(lambda: get(status_port, "/readyz")[0] == 200, what="ready")
     before = tls_peer(server, certs)
     assert before.request(Ping()) == PONG
-    names = {pid: open(f"/proc/{pid}/comm").read().strip() for pid in children_of(server.proc.pid)}
-    (tls_pid,) = [pid for pid, name in names.items() if name == "lottery-tls"]
+    (tls_pid,) = [p for p, n in children_by_name(server.proc.pid).items() if n == "lottery-tls"]
     os.kill(tls_pid, signal.SIGKILL)
     wait_for(lambda: "the TLS process exited" in server.logs(), what="the acceptor to notice")
     # Not ready while the lottery port is closed (the restart waits a second), ready after.
@@ -463,7 +462,7 @@ def test_only_the_tls_process_ever_holds_the_private_key(tls_server, certs):
     pem_lines = [x.encode() for x in certs.key.read_text().splitlines() if "-----" not in x]
     # BIGNUMs keep 64-bit limbs little-endian on this machine: the scalar byte-reversed.
     needles = [scalar, scalar[::-1], *pem_lines]
-    names = {pid: open(f"/proc/{pid}/comm").read().strip() for pid in children_of(server.proc.pid)}
+    names = children_by_name(server.proc.pid)
     (tls_pid,) = [pid for pid, name in names.items() if name == "lottery-tls"]
     try:
         assert _memory_holds(tls_pid, needles)  # the control: the scan finds it where it is
